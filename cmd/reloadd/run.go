@@ -1,0 +1,419 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/reloadd/reloadd/build"
+	"github.com/reloadd/reloadd/debounce"
+	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/serve"
+	"github.com/reloadd/reloadd/watcher"
+	"github.com/reloadd/reloadd/watcher/native"
+)
+
+// run is reloadd without the process around it: it returns nil after ctx is
+// cancelled and everything has stopped, a *usageError for a bad command
+// line, or another error for a fatal problem.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	d, err := newDaemon(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// daemon wires the pipeline: watcher → debounce queue → verify → build →
+// hub, with the HTTP server in front of the hub and the site.
+type daemon struct {
+	cfg   *config
+	out   *printer
+	epoch string
+	roots []string // absolute watched directories
+	site  string   // absolute served directory; "" with -proxy
+
+	filter *watcher.Filter
+	hub    *hub.Hub
+	runner *build.Runner
+
+	mu     sync.Mutex
+	builds []buildRecord // the last few builds, newest last; never nil
+	mounts []mountStatus
+}
+
+type buildRecord struct {
+	ID         int64   `json:"id"`
+	OK         bool    `json:"ok"`
+	Paths      int     `json:"paths"`
+	DurationMS float64 `json:"duration_ms"`
+	Clients    int     `json:"clients"`
+	At         string  `json:"at"`
+}
+
+type mountStatus struct {
+	Path   string `json:"path"`
+	FSType string `json:"fstype"`
+	Mode   string `json:"mode"`
+	Reason string `json:"reason"`
+}
+
+const keepBuilds = 20
+
+// shutdownGrace is how long requests in flight get to finish on exit.
+const shutdownGrace = 500 * time.Millisecond
+
+func newDaemon(cfg *config, stdout io.Writer) (*daemon, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("working directory: %w", err)
+	}
+	d := &daemon{cfg: cfg, out: newPrinter(stdout, cfg.logFormat == "json", cwd), epoch: newEpoch(), builds: []buildRecord{}}
+	for _, dir := range cfg.dirs {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("watch %s: %w", dir, err)
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("watch %s: %w", dir, unwrapPathError(err))
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("watch %s: not a directory", dir)
+		}
+		d.roots = append(d.roots, abs)
+	}
+	if cfg.proxy == nil {
+		site := cfg.serve
+		if site == "" {
+			site = d.roots[0]
+		}
+		abs, err := filepath.Abs(site)
+		if err != nil {
+			return nil, fmt.Errorf("serve %s: %w", site, err)
+		}
+		if fi, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("serve %s: %w", site, unwrapPathError(err))
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("serve %s: not a directory", site)
+		}
+		d.site = abs
+	}
+	d.filter = watcher.DefaultFilter()
+	for _, r := range d.roots {
+		if err := d.filter.Add(r, cfg.ignores...); err != nil {
+			return nil, usagef("-ignore: %v", err)
+		}
+		// A build that writes into the served directory must not trigger
+		// itself (Hugo issue 11275).
+		if cfg.build != "" && cfg.serve != "" && d.site != r && within(r, d.site) {
+			rel, _ := filepath.Rel(r, d.site)
+			if err := d.filter.Add(r, "/"+filepath.ToSlash(rel)+"/"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return d, nil
+}
+
+// unwrapPathError drops the *PathError wrapper, whose path the caller
+// already prints.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func newEpoch() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// within reports whether path is dir or lies below it.
+func within(dir, path string) bool {
+	return path == dir || strings.HasPrefix(path, dir+string(filepath.Separator))
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	cfg := d.cfg
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.addr, unwrapOpError(err))
+	}
+	defer ln.Close()
+
+	w, err := native.New(d.roots, watcher.Options{Filter: d.filter})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	d.mu.Lock()
+	for _, r := range d.roots {
+		d.mounts = append(d.mounts, mountStatus{Path: r, Mode: "native", Reason: "watched with inotify (polling lands later)"})
+	}
+	d.mu.Unlock()
+
+	d.hub = hub.New(hub.Options{
+		Epoch:       d.epoch,
+		CheckOrigin: hub.OriginChecker(cfg.addr, cfg.allowHosts),
+		OnReloaded:  d.reloaded,
+	})
+	defer d.hub.Close()
+
+	var site http.Handler
+	if d.site != "" {
+		st, err := serve.NewStatic(d.site, func() []byte { return serve.ScriptTag(d.epoch, d.hub.Build()) })
+		if err != nil {
+			return fmt.Errorf("serve %s: %w", d.site, err)
+		}
+		defer st.Close()
+		site = st
+	}
+	srv := &http.Server{
+		Handler:           serve.New(serve.Options{Site: site, WS: d.hub, Status: d.status}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+
+	d.runner = build.New(build.Options{
+		Command: cfg.build,
+		Output:  d.out.w,
+		Grace:   cfg.grace,
+		Timeout: cfg.buildTimeout,
+	})
+	settle := cfg.debounce
+	if settle == 0 {
+		settle = debounce.Immediate
+	}
+	q := debounce.New(w.Events(), debounce.Options{Settle: settle, Policy: cfg.onBusy, Initial: cfg.build != ""})
+	defer q.Close()
+
+	u := url.URL{Scheme: "http", Host: displayHost(ln.Addr().String(), cfg.addr), Path: "/"}
+	d.out.event("listen", fmt.Sprintf("reloadd: serving %s at %s", d.what(), u.String()),
+		map[string]any{"url": u.String(), "epoch": d.epoch})
+	d.out.event("watch", fmt.Sprintf("reloadd: watching %s (%d directories)", d.out.short(d.roots), w.WatchedDirs()),
+		map[string]any{"dirs": d.roots, "watched_dirs": w.WatchedDirs()})
+
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		d.buildLoop(ctx, q, w)
+	}()
+	errsDone := make(chan struct{})
+	go func() {
+		defer close(errsDone)
+		for err := range w.Errors() {
+			d.out.event("watch_error", "reloadd: "+err.Error(), map[string]any{"error": err.Error()})
+		}
+	}()
+
+	var fatal error
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		fatal = fmt.Errorf("http: %w", err)
+	}
+
+	// Stop in pipeline order: no new events, no new batches, the build loop
+	// (which cancels a running build through ctx), then the browsers.
+	w.Close()
+	<-errsDone
+	q.Close()
+	<-loopDone
+	d.hub.Close()
+	// Let responses in flight finish briefly, then close the rest: browsers
+	// keep speculative connections open that never send a request, and
+	// Shutdown would wait 5 s for each of them.
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if srv.Shutdown(shutCtx) != nil {
+		srv.Close()
+	}
+	return fatal
+}
+
+func unwrapOpError(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return unwrapSyscall(oe.Err)
+	}
+	return err
+}
+
+func unwrapSyscall(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
+}
+
+// displayHost is the host:port to print: the configured host with the
+// actual port (which differs when -addr asked for port 0).
+func displayHost(actual, configured string) string {
+	host, _, _ := net.SplitHostPort(configured)
+	_, port, _ := net.SplitHostPort(actual)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (d *daemon) what() string {
+	if d.site != "" {
+		return d.out.short([]string{d.site})
+	}
+	return d.cfg.proxy.String()
+}
+
+// buildLoop consumes batches until the queue closes.
+func (d *daemon) buildLoop(ctx context.Context, q *debounce.Queue, w watcher.Watcher) {
+	verifier, _ := w.(watcher.Verifier)
+	var id int64
+	for b := range q.Batches() {
+		events := b.Events
+		if !b.Initial && verifier != nil {
+			events = verifier.Verify(events)
+		}
+		if !b.Initial && len(events) == 0 {
+			q.Done()
+			continue
+		}
+		id++
+		d.build(ctx, id, b, events)
+		q.Done()
+	}
+}
+
+// build runs one build and announces it.
+func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events []watcher.Event) {
+	paths := make([]string, len(events))
+	for i, ev := range events {
+		paths[i] = ev.Path
+	}
+	d.hub.Broadcast(hub.BuildStart{Type: hub.TypeBuildStart, Build: id, Paths: paths})
+
+	bctx, cancel := context.WithCancel(b.Context())
+	stop := context.AfterFunc(ctx, cancel)
+	res := d.runner.Build(bctx, paths)
+	stop()
+	cancel()
+
+	rec := buildRecord{ID: id, OK: res.OK, Paths: len(paths), DurationMS: float64(res.Duration.Microseconds()) / 1000, At: time.Now().UTC().Format(time.RFC3339Nano)}
+	what := "start-up build"
+	if !b.Initial {
+		what = d.out.short(paths)
+	}
+	fields := map[string]any{"build": id, "paths": paths, "duration_ms": rec.DurationMS}
+	switch {
+	case res.OK:
+		urls, cssOnly := d.siteURLs(paths)
+		d.hub.SetBuild(id)
+		n, _ := d.hub.Broadcast(hub.BuildComplete{
+			Type: hub.TypeBuildComplete, Build: id, Paths: paths, URLs: urls,
+			CSSOnly: cssOnly, ChangedAt: b.First.UnixMilli(),
+		})
+		rec.Clients = n
+		fields["clients"] = n
+		d.out.event("build_complete", fmt.Sprintf("build %d  %s  %s  %d %s", id, what, ms(res.Duration), n, plural(n, "client")), fields)
+	case errors.Is(res.Err, build.ErrCancelled):
+		d.out.event("build_cancelled", fmt.Sprintf("build %d  %s  cancelled", id, what), fields)
+		return
+	default:
+		reason := fmt.Sprintf("exit %d", res.ExitCode)
+		if res.Err != nil {
+			reason = res.Err.Error()
+		}
+		n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: id, ExitCode: res.ExitCode, Output: res.Output})
+		rec.Clients = n
+		fields["exit_code"] = res.ExitCode
+		fields["error"] = reason
+		d.out.event("build_failed", fmt.Sprintf("build %d  %s  FAILED (%s) after %s", id, what, reason, ms(res.Duration)), fields)
+	}
+	d.mu.Lock()
+	d.builds = append(d.builds, rec)
+	if len(d.builds) > keepBuilds {
+		d.builds = slices.Delete(d.builds, 0, len(d.builds)-keepBuilds)
+	}
+	d.mu.Unlock()
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// siteURLs maps changed paths under the served directory to their URL paths,
+// and reports whether every changed path is a stylesheet there.
+func (d *daemon) siteURLs(paths []string) (urls []string, cssOnly bool) {
+	urls = []string{}
+	if d.site == "" {
+		return urls, false
+	}
+	cssOnly = len(paths) > 0
+	for _, p := range paths {
+		if !within(d.site, p) || p == d.site {
+			cssOnly = false
+			continue
+		}
+		rel, err := filepath.Rel(d.site, p)
+		if err != nil {
+			cssOnly = false
+			continue
+		}
+		u := (&url.URL{Path: "/" + filepath.ToSlash(rel)}).EscapedPath()
+		urls = append(urls, u)
+		if !strings.EqualFold(filepath.Ext(p), ".css") {
+			cssOnly = false
+		}
+	}
+	return urls, cssOnly
+}
+
+// reloaded records a browser's timing report.
+func (d *daemon) reloaded(r hub.Reloaded) {
+	if r.Load <= 0 {
+		return
+	}
+	what := "page loaded"
+	if r.CSSSwap {
+		what = "stylesheet swapped"
+	}
+	d.out.event("reloaded", fmt.Sprintf("build %d  saved → %s %.0f ms", r.Build, what, r.Load),
+		map[string]any{"build": r.Build, "load_ms": r.Load, "dom_content_loaded_ms": r.DOMContentLoaded, "css_swap": r.CSSSwap})
+}
+
+// status is the JSON served at /_reloadd/status.
+func (d *daemon) status() any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return map[string]any{
+		"epoch":   d.epoch,
+		"build":   d.hub.Build(),
+		"clients": d.hub.Clients(),
+		"mounts":  slices.Clone(d.mounts),
+		"builds":  slices.Clone(d.builds),
+	}
+}

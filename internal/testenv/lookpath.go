@@ -1,0 +1,5 @@
+package testenv
+
+import "os/exec"
+
+var lookPath = exec.LookPath

@@ -1,0 +1,55 @@
+// Package testenv holds helpers shared by reloadd's tests: finding the real
+// tools they drive (Chromium, bindfs, editors), and deadline-bounded waits.
+//
+// Tests that need a tool skip when it is missing on a developer's machine;
+// with RELOADD_CI=1 (set by .ci/run) a missing tool fails the test instead,
+// so CI can never pass by skipping.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// WaitLimit bounds every wait in tests: generous, because CI runs on a
+// loaded 2-core machine, and only reached when something is broken.
+const WaitLimit = 20 * time.Second
+
+// CI reports whether missing tools must fail tests (RELOADD_CI=1).
+func CI() bool { return os.Getenv("RELOADD_CI") == "1" }
+
+// Need returns the path of the named program, or skips the test (fails it
+// under RELOADD_CI) when it is not installed.
+func Need(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name+" is not installed")
+	}
+	return p
+}
+
+// Missing skips the test with reason, or fails it under RELOADD_CI.
+func Missing(t testing.TB, reason string) {
+	t.Helper()
+	if CI() {
+		t.Fatalf("RELOADD_CI=1 and %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// Eventually polls cond every few milliseconds until it returns true, and
+// fails the test if it has not within WaitLimit. what describes the
+// condition for the failure message.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(WaitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", WaitLimit, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,68 @@
+// Package serve is reloadd's HTTP side: the /_reloadd/ routes (client,
+// WebSocket, status) and, for everything else, either a static file server
+// or a reverse proxy, both injecting the client <script> into HTML.
+package serve
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+
+	"github.com/reloadd/reloadd/js"
+)
+
+// Routes reloadd owns.
+const (
+	WSPath     = "/_reloadd/ws"
+	StatusPath = "/_reloadd/status"
+)
+
+// Options configure [New].
+type Options struct {
+	// Site serves everything outside /_reloadd/: a [Static] or a proxy.
+	Site http.Handler
+	// WS serves the WebSocket at WSPath (a *hub.Hub).
+	WS http.Handler
+	// Status returns the value encoded as JSON at StatusPath.
+	Status func() any
+}
+
+// New returns the handler for all of reloadd's HTTP routes.
+func New(opts Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+ClientPath, serveClient)
+	if opts.WS != nil {
+		mux.Handle(WSPath, opts.WS)
+	}
+	if opts.Status != nil {
+		mux.HandleFunc("GET "+StatusPath, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(opts.Status()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+		})
+	}
+	if opts.Site != nil {
+		mux.Handle("/", opts.Site)
+	}
+	return mux
+}
+
+func serveClient(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/javascript; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.Write(js.Client)
+}
+
+// ScriptTag returns the element injected into HTML: the client, stamped with
+// the epoch and build the page is served at, so that a page that misses a
+// build between being served and connecting still reloads.
+func ScriptTag(epoch string, build int64) []byte {
+	return fmt.Appendf(nil, `<script src="%s" data-epoch="%s" data-build="%d"></script>`,
+		ClientPath, html.EscapeString(epoch), build)
+}

@@ -1,0 +1,130 @@
+package watcher
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Op describes what happened to a path. It is a bitmask: one event may carry
+// several operations.
+type Op uint32
+
+// The operations a backend reports.
+const (
+	// Create: a file or directory appeared at Path.
+	Create Op = 1 << iota
+	// Write: the content at Path may have changed.
+	Write
+	// Remove: Path no longer exists.
+	Remove
+	// Rename: the file at Path was moved away; Path no longer holds it. The
+	// destination, if it is watched, is reported as a Create.
+	Rename
+	// Chmod: only attributes changed. Some event forwarders (Lima, Colima)
+	// deliver content edits as attribute changes only, so a Chmod is "maybe
+	// changed", for a [Verifier] to decide.
+	Chmod
+	// Rescan: something changed under Path (a directory) that the backend
+	// could not describe, for example after an event-queue overflow. Look at
+	// the whole subtree again.
+	Rescan
+)
+
+var opNames = []struct {
+	op   Op
+	name string
+}{
+	{Create, "CREATE"}, {Write, "WRITE"}, {Remove, "REMOVE"},
+	{Rename, "RENAME"}, {Chmod, "CHMOD"}, {Rescan, "RESCAN"},
+}
+
+// Has reports whether o contains any operation in h.
+func (o Op) Has(h Op) bool { return o&h != 0 }
+
+// String returns the operations in o joined by "|", e.g. "CREATE|WRITE".
+func (o Op) String() string {
+	var b strings.Builder
+	for _, n := range opNames {
+		if o.Has(n.op) {
+			if b.Len() > 0 {
+				b.WriteByte('|')
+			}
+			b.WriteString(n.name)
+		}
+	}
+	if b.Len() == 0 {
+		return "NONE"
+	}
+	return b.String()
+}
+
+// Event is one change seen by a backend.
+type Event struct {
+	// Path is the absolute, cleaned path of the file or directory.
+	Path string
+	// Op is what happened.
+	Op Op
+	// Time is when the backend first saw the change.
+	Time time.Time
+}
+
+// String returns a short human-readable form, e.g. `WRITE "/a/b.html"`.
+func (e Event) String() string { return e.Op.String() + " " + quote(e.Path) }
+
+func quote(s string) string { return `"` + s + `"` }
+
+// Watcher is the interface every backend implements.
+//
+// Events and Errors are closed by the backend after Close returns. Close is
+// idempotent and waits for every goroutine the backend started; after it
+// returns, nothing more is delivered.
+type Watcher interface {
+	// Events delivers changes.
+	Events() <-chan Event
+	// Errors delivers problems the backend met while running (a directory
+	// it could not watch or read, a queue overflow, a mount going away).
+	// They are reports, not fatal: the backend keeps going.
+	Errors() <-chan error
+	// Close stops the backend and waits for its goroutines.
+	Close() error
+}
+
+// Verifier is implemented by backends whose raw events over-report. Verify
+// takes a settled batch of events and returns the net changes: paths whose
+// content (or existence) differs from what was last reported, with Op set to
+// Create, Write or Remove. Verify is called from one goroutine at a time.
+type Verifier interface {
+	Verify(batch []Event) []Event
+}
+
+// Options configure a backend. The zero value means the documented defaults.
+type Options struct {
+	// Filter decides which paths are ignored. Nil means [DefaultFilter].
+	Filter *Filter
+	// Logger receives debug-level diagnostics. Nil discards them.
+	Logger *slog.Logger
+}
+
+// FilterOrDefault returns o.Filter, or a fresh default filter if it is nil.
+func (o Options) FilterOrDefault() *Filter {
+	if o.Filter != nil {
+		return o.Filter
+	}
+	return DefaultFilter()
+}
+
+// LoggerOrDiscard returns o.Logger, or a logger that discards everything.
+func (o Options) LoggerOrDiscard() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Sentinel errors shared by backends.
+var (
+	// ErrClosed is returned when a closed watcher is used.
+	ErrClosed = errors.New("watcher: closed")
+)

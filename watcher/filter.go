@@ -1,0 +1,187 @@
+package watcher
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// DefaultIgnores are the gitignore patterns every watch starts with.
+var DefaultIgnores = []string{".git", "node_modules", ".hg", ".svn"}
+
+// Filter decides which paths a backend ignores: gitignore-style rules, each
+// set anchored at a base directory, plus editor noise (temporary, backup,
+// swap and lock files that editors write while saving).
+//
+// A Filter is safe for concurrent use; rules may be added while backends
+// consult it.
+type Filter struct {
+	mu    sync.RWMutex
+	sets  []ruleSet // sorted by base length: outer bases first
+	noise bool
+}
+
+type ruleSet struct {
+	base  string // absolute, cleaned; "/" matches everything
+	rules []pattern
+}
+
+// NewFilter returns a filter with no rules. If noise is true, editor noise
+// (see [IsNoise]) is ignored too.
+func NewFilter(noise bool) *Filter { return &Filter{noise: noise} }
+
+// DefaultFilter returns a filter that ignores editor noise and
+// [DefaultIgnores] at any depth.
+func DefaultFilter() *Filter {
+	f := NewFilter(true)
+	if err := f.Add(string(filepath.Separator), DefaultIgnores...); err != nil {
+		panic(err) // the defaults are constants and compile
+	}
+	return f
+}
+
+// Add adds gitignore-style patterns anchored at the directory base: a
+// pattern without a slash matches a name at any depth below base, one with a
+// slash matches relative to base, "dir/" matches directories only, "!" re-
+// includes, "**" spans directories. Later rules win over earlier ones, and
+// rules of a deeper base win over those of an outer one, as in git.
+func (f *Filter) Add(base string, patterns ...string) error {
+	base = filepath.Clean(base)
+	var rules []pattern
+	for _, line := range patterns {
+		p, ok, err := compilePattern(line)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rules = append(rules, p)
+		}
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i, found := slices.BinarySearchFunc(f.sets, base, func(s ruleSet, b string) int {
+		if c := len(s.base) - len(b); c != 0 {
+			return c
+		}
+		return strings.Compare(s.base, b)
+	})
+	if found {
+		f.sets[i].rules = append(f.sets[i].rules, rules...)
+		return nil
+	}
+	f.sets = slices.Insert(f.sets, i, ruleSet{base: base, rules: rules})
+	return nil
+}
+
+// Match reports whether path itself is ignored, without looking at its parent
+// directories. Walkers that never descend into ignored directories use it;
+// everyone else uses [Filter.Ignored].
+func (f *Filter) Match(path string, isDir bool) bool {
+	if f.noise && !isDir && IsNoise(filepath.Base(path)) {
+		return true
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.matchLocked(path, isDir)
+}
+
+func (f *Filter) matchLocked(path string, isDir bool) bool {
+	ignored := false
+	for i := range f.sets {
+		s := &f.sets[i]
+		rel, ok := relUnder(s.base, path)
+		if !ok {
+			continue
+		}
+		for j := range s.rules {
+			r := &s.rules[j]
+			if r.neg != ignored {
+				continue // cannot change the verdict
+			}
+			if r.match(rel, isDir) {
+				ignored = !r.neg
+			}
+		}
+	}
+	return ignored
+}
+
+// Ignored reports whether path is ignored, either itself or because one of
+// its parent directories is.
+func (f *Filter) Ignored(path string, isDir bool) bool {
+	path = filepath.Clean(path)
+	if f.noise && !isDir && IsNoise(filepath.Base(path)) {
+		return true
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if len(f.sets) == 0 {
+		return false
+	}
+	// Check each ancestor directory below the outermost base, outer first.
+	outer := f.sets[0].base
+	for i := len(outer); i < len(path); i++ {
+		if path[i] == filepath.Separator && i > 0 {
+			dir := path[:i]
+			if len(dir) > len(outer) && f.matchLocked(dir, true) {
+				return true
+			}
+		}
+	}
+	return f.matchLocked(path, isDir)
+}
+
+// relUnder returns path relative to base, slash-separated, if path lies
+// strictly below base.
+func relUnder(base, path string) (string, bool) {
+	if base == string(filepath.Separator) {
+		if len(path) < 2 || path[0] != filepath.Separator {
+			return "", false
+		}
+		return filepath.ToSlash(path[1:]), true
+	}
+	if len(path) <= len(base) || !strings.HasPrefix(path, base) || path[len(base)] != filepath.Separator {
+		return "", false
+	}
+	return filepath.ToSlash(path[len(base)+1:]), true
+}
+
+// IsNoise reports whether a file name is one that editors and tools create
+// while saving and remove again: vim's 4913 probe, backup (~) and swap files,
+// emacs lock (.#name) and auto-save (#name#) files, JetBrains safe-write
+// files, gedit's .goutputstream-*, kate's swap files and .DS_Store.
+func IsNoise(name string) bool {
+	switch {
+	case name == "4913" || name == ".DS_Store" || name == "Thumbs.db":
+		return true
+	case strings.HasSuffix(name, "~"):
+		return true
+	case strings.HasSuffix(name, "___jb_tmp___"), strings.HasSuffix(name, "___jb_old___"):
+		return true
+	case strings.HasPrefix(name, ".#"):
+		return true
+	case len(name) > 2 && name[0] == '#' && name[len(name)-1] == '#':
+		return true
+	case strings.HasPrefix(name, ".goutputstream-"), strings.HasSuffix(name, ".kate-swp"):
+		return true
+	case strings.HasPrefix(name, ".") && isVimSwap(name):
+		return true
+	}
+	return false
+}
+
+// isVimSwap matches vim's swap names: .name.swp, then .swo, .swn ... .swa
+// when the earlier ones exist, and .swx (the probe vim writes to test a
+// directory).
+func isVimSwap(name string) bool {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 || len(name)-i != 4 || name[i+1] != 's' || name[i+2] != 'w' {
+		return false
+	}
+	c := name[i+3]
+	return (c >= 'a' && c <= 'p') || c == 'x'
+}
