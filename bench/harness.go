@@ -183,10 +183,9 @@ func fmtMS(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float
 
 // machine describes where the figures were measured.
 func machine() string {
-	var uts syscall.Utsname
 	kernel := "?"
-	if syscall.Uname(&uts) == nil {
-		kernel = utsString(uts.Release[:])
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
 	}
 	model := "?"
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
@@ -200,17 +199,6 @@ func machine() string {
 		f.Close()
 	}
 	return fmt.Sprintf("%d cores (%s), Linux %s", numCPU(), model, kernel)
-}
-
-func utsString(b []int8) string {
-	var s []byte
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s = append(s, byte(c))
-	}
-	return string(s)
 }
 
 func jsonLine(v any) string {
