@@ -10,8 +10,6 @@ func checkSupported(c *config) error {
 		return usagef("-run: not yet supported")
 	case c.watch == "poll" || c.watch == "hybrid":
 		return usagef("-watch %s: not yet supported (auto watches natively for now)", c.watch)
-	case c.check:
-		return usagef("-check: not yet supported")
 	}
 	return nil
 }
