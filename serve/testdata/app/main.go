@@ -6,7 +6,7 @@
 //
 //	/               an HTML page titled "app"
 //	/gzip           the same page, gzip-encoded whatever the request asked
-//	/big?n=BYTES    BYTES of application/octet-stream, with Content-Length
+//	/big?n=BYTES    BYTES of application/octet-stream (or ?type=), with Content-Length
 //	/sse?n=N        N Server-Sent Events; each after a GET /next
 //	/next           lets /sse send its next event
 //	/redirect       302 to http://ADDR/landing (its own address)
@@ -55,7 +55,11 @@ func main() {
 			http.Error(w, "want ?n=BYTES", http.StatusBadRequest)
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
+		ctype := r.URL.Query().Get("type")
+		if ctype == "" {
+			ctype = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", ctype)
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 		var chunk [64 << 10]byte
 		for i := range chunk {
