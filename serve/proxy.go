@@ -98,11 +98,11 @@ type ProxyOptions struct {
 // whose Location names the app are rewritten to the address the browser
 // used, and so are cookie domains.
 //
-// To an app on a loopback address (127.0.0.1, [::1], localhost), reloadd is
-// transparent: the app sees the Host the browser sent (with X-Forwarded-*
-// set), so the URLs it builds and its same-origin checks (CSRF, WebSocket
-// Origin) work as if the browser talked to it directly. To an app named by
-// any other host (a virtual host on a local web server, or a remote one),
+// To an app on a local address (127.0.0.1, [::1], localhost, 0.0.0.0),
+// reloadd is transparent: the app sees the Host the browser sent (with
+// X-Forwarded-* set), so the URLs it builds and its same-origin checks
+// (CSRF, WebSocket Origin) work as if the browser talked to it directly. To
+// an app named by any other host (a virtual host on a local web server, or a remote one),
 // requests carry the app's own host name, and Origin and Referer headers
 // naming reloadd are translated to the app's origin.
 //
@@ -116,9 +116,10 @@ type ProxyOptions struct {
 // Last-Modified, since its body is not the app's. Not injected: other
 // content types, fetch/XHR requests (Sec-Fetch-Dest other than a document
 // or frame), HEAD, 204/206/304, attachments, br/zstd-compressed documents,
-// and documents with neither </head> nor </body> in their first
-// DefaultMaxHead bytes (these stream on unchanged). Every other body streams
-// through untouched, without buffering.
+// and documents longer than DefaultMaxHead bytes without a </head> in those
+// first bytes (they stream on unchanged: finding their last </body> would
+// mean holding all of them). Every other body streams through untouched,
+// without buffering.
 //
 // When the app does not accept connections, a request waits up to
 // ProxyOptions.Wait for it, then gets a small page (503) saying the app is
@@ -165,7 +166,7 @@ func NewProxy(target *url.URL, opts ProxyOptions) (*Proxy, error) {
 		target:       &t,
 		addr:         hostPort(&t),
 		base:         strings.TrimSuffix(t.Path, "/"),
-		preserveHost: hub.IsLoopbackName(t.Hostname()),
+		preserveHost: isLocalName(t.Hostname()),
 		tag:          opts.Tag,
 		wait:         opts.Wait,
 		maxHead:      DefaultMaxHead,
@@ -548,11 +549,22 @@ func (p *Proxy) isApp(u *url.URL) bool {
 	if hostPort(&v) != p.addr {
 		_, port, _ := net.SplitHostPort(hostPort(&v))
 		_, want, _ := net.SplitHostPort(p.addr)
-		if port != want || !hub.IsLoopbackName(v.Hostname()) || !hub.IsLoopbackName(p.target.Hostname()) {
+		if port != want || !isLocalName(v.Hostname()) || !isLocalName(p.target.Hostname()) {
 			return false
 		}
 	}
 	return true
+}
+
+// isLocalName reports whether a host name (no port) reaches this machine:
+// a loopback name or address, or the unspecified address (0.0.0.0, [::]),
+// which connects locally.
+func isLocalName(name string) bool {
+	if hub.IsLoopbackName(name) {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(name, "[]"))
+	return ip != nil && ip.IsUnspecified()
 }
 
 // stripCookieDomain removes a Domain attribute naming host from a
@@ -637,7 +649,10 @@ func (p *Proxy) setDown(err error) {
 // documents, plain text for the rest. r is the request to the app.
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
-		return // the browser left, or the proxy is closing
+		if p.ctx.Err() != nil {
+			http.Error(w, "reloadd: shutting down", http.StatusServiceUnavailable)
+		}
+		return // the browser left
 	}
 	status := http.StatusBadGateway
 	var down *appDownError

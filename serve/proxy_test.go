@@ -573,6 +573,7 @@ func TestProxyRewritesRedirects(t *testing.T) {
 		{"http://" + upHost + "/login?next=%2Fa%3Fb#top", "http://" + e.host + "/login?next=%2Fa%3Fb#top"},
 		{"http://localhost:" + upPort + "/x", "http://" + e.host + "/x"},
 		{"http://[::1]:" + upPort + "/x", "http://" + e.host + "/x"},
+		{"http://0.0.0.0:" + upPort + "/x", "http://" + e.host + "/x"},
 		{"//" + upHost + "/x", "//" + e.host + "/x"},
 		{"http://" + upHost, "http://" + e.host},
 		{"/relative?q=1", "/relative?q=1"},
