@@ -190,6 +190,13 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		defer st.Close()
 		site = st
+	} else {
+		p, err := d.newProxy()
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		site = p
 	}
 	srv := &http.Server{
 		Handler:           serve.New(serve.Options{Site: site, WS: d.hub, Status: d.status}),
