@@ -435,7 +435,7 @@ func TestOriginCheckerUnspecifiedListenUsesRequestHost(t *testing.T) {
 
 func TestIsExtensionOrigin(t *testing.T) {
 	for origin, want := range map[string]bool{
-		"chrome-extension://jnihajbhpnppcggbcgedagnkighmdlei": true,
+		"chrome-extension://jnihajbhpnppcggbcgedagnkighmdlei":  true,
 		"moz-extension://0c9e0f2c-1b0a-4c6e-9d1e-3f3b1d1f1a1a": true,
 		"safari-web-extension://ABC":                           true,
 		"http://chrome-extension.example":                      false,
