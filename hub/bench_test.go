@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,23 +30,6 @@ const (
 	swarmEnv  = "RELOADD_HUB_SWARM" // ws URL,client count
 	swarmDial = 64                  // parallel dials
 )
-
-// raiseFDLimit lifts the soft RLIMIT_NOFILE to the hard limit.
-func raiseFDLimit(tb testing.TB, need int) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		tb.Fatal(err)
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if lim.Cur < uint64(need) {
-		tb.Skipf("RLIMIT_NOFILE is %d; %d clients need %d", lim.Cur, need-100, need)
-	}
-}
 
 // TestSwarmHelper is the client side of the benchmarks; it does nothing in
 // a normal test run.
