@@ -515,3 +515,35 @@ func collect[E any](ctx context.Context, ev cdp.Event[E]) (get func() []E, stop 
 	}
 	return get, stop
 }
+
+func TestOfflineTabWaitsForTheNetwork(t *testing.T) {
+	ctx := testenv.SharedChromium(t)
+	s := newSite(t, map[string]string{"index.html": `<!doctype html><title>t</title><h1>x</h1>`})
+	s.start("E", 0)
+	navigate(t, ctx, s.url("/"))
+	connected(t, ctx, 1)
+	mark(t, ctx)
+
+	s.stop()
+	testenv.WaitJS(t, ctx, `!__reloadd.connected`)
+	offline := func(off bool) {
+		call(t, ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{
+			Offline: off, DownloadThroughput: -1, UploadThroughput: -1})
+	}
+	offline(true)
+	testenv.WaitJS(t, ctx, `navigator.onLine === false && __reloadd.paused`)
+	attempts := eval[int](t, ctx, `__reloadd.attempts`)
+	s.start("E", 0)
+	time.Sleep(hiddenWindow) // observing an absence, as in the hidden-tab test
+	if got := eval[int](t, ctx, `__reloadd.attempts`); got != attempts {
+		t.Errorf("offline tab made %d connection attempts", got-attempts)
+	}
+	offline(false)
+	testenv.WaitJS(t, ctx, `navigator.onLine === true && __reloadd.connected && __reloadd.hellos === 2`)
+	if got := eval[int](t, ctx, `__reloadd.attempts`); got != attempts+1 {
+		t.Errorf("%d attempts to reconnect when online, want 1", got-attempts)
+	}
+	if !marked(t, ctx) {
+		t.Error("the page reloaded")
+	}
+}
