@@ -75,6 +75,9 @@ const (
 	// A build produces at most three messages; 32 leaves room for a burst
 	// of builds while a browser tab is briefly busy.
 	DefaultSendQueue = 32
+	// minSendQueue: a new client is queued hello and the last failure
+	// before anything can drain its queue.
+	minSendQueue = 2
 	// readBufferSize is the read buffer per connection; see Design notes.
 	readBufferSize = 512
 )
@@ -96,7 +99,8 @@ type Options struct {
 	// [Reloaded]). It is called from client reader goroutines and must not
 	// block.
 	OnReloaded func(Reloaded)
-	// SendQueue is the per-client queue length; 0 means DefaultSendQueue.
+	// SendQueue is the per-client queue length; 0 means DefaultSendQueue,
+	// and less than 2 means 2.
 	SendQueue int
 	// WriteTimeout bounds one write to a client; 0 means
 	// DefaultWriteTimeout.
@@ -153,8 +157,11 @@ type broadcastReq struct {
 
 // New starts a hub. Close it to stop its goroutine.
 func New(opts Options) *Hub {
-	if opts.SendQueue <= 0 {
+	switch {
+	case opts.SendQueue <= 0:
 		opts.SendQueue = DefaultSendQueue
+	case opts.SendQueue < minSendQueue:
+		opts.SendQueue = minSendQueue
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultWriteTimeout

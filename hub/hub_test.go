@@ -323,7 +323,8 @@ func TestCloseDoesNotWaitForStalledClient(t *testing.T) {
 }
 
 func TestLastFailureIsReplayedUntilSuccess(t *testing.T) {
-	h, srv := newServer(t, Options{})
+	// The smallest queue still takes hello and the replayed failure.
+	h, srv := newServer(t, Options{SendQueue: 1})
 	h.Broadcast(BuildFailed{Type: TypeBuildFailed, Build: 1, ExitCode: 2, Output: "syntax error"})
 	c := dial(t, srv, nil)
 	if m := readJSON(t, c); m["type"] != "hello" {
@@ -334,10 +335,12 @@ func TestLastFailureIsReplayedUntilSuccess(t *testing.T) {
 	}
 	h.Broadcast(BuildComplete{Type: TypeBuildComplete, Build: 2})
 	readJSON(t, c)
+	c.Close()
+	waitClients(t, h, 0)
 	// A new client gets hello only: prove it by what arrives next.
 	c2 := dial(t, srv, nil)
 	readJSON(t, c2)
-	waitClients(t, h, 2)
+	waitClients(t, h, 1)
 	h.Broadcast(BuildStart{Type: TypeBuildStart, Build: 3})
 	if m := readJSON(t, c2); m["type"] != "build_start" {
 		t.Errorf("after a success, a new client got %v", m)
@@ -348,7 +351,7 @@ func TestLastFailureIsReplayedUntilSuccess(t *testing.T) {
 	h.SetBuild(5)
 	c3 := dial(t, srv, nil)
 	readJSON(t, c3)
-	waitClients(t, h, 3)
+	waitClients(t, h, 2)
 	h.Broadcast(BuildStart{Type: TypeBuildStart, Build: 6})
 	if m := readJSON(t, c3); m["type"] != "build_start" {
 		t.Errorf("after SetBuild, a new client got %v", m)
