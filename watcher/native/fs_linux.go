@@ -179,15 +179,15 @@ func isInstanceLimit(err error) bool { return errors.Is(err, unix.EMFILE) }
 
 // kernelLimit returns the effective inotify limit on watches (or, with
 // instances set, on instances) for this user: the smaller of the system
-// sysctl and the user namespace's own limit. 0 if unknown.
+// sysctl and the user namespace's own limit; -1 if unknown.
 func kernelLimit(instances bool) int {
 	files := []string{"/proc/sys/fs/inotify/max_user_watches", "/proc/sys/user/max_inotify_watches"}
 	if instances {
 		files = []string{"/proc/sys/fs/inotify/max_user_instances", "/proc/sys/user/max_inotify_instances"}
 	}
-	limit := 0
+	limit := -1
 	for _, f := range files {
-		if n, ok := readInt(f); ok && (limit == 0 || n < limit) {
+		if n, ok := readInt(f); ok && (limit < 0 || n < limit) {
 			limit = n
 		}
 	}

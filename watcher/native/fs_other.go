@@ -84,4 +84,4 @@ func isLimit(err error) bool {
 
 func isInstanceLimit(err error) bool { return errors.Is(err, syscall.EMFILE) }
 
-func kernelLimit(instances bool) int { return 0 }
+func kernelLimit(instances bool) int { return -1 }

@@ -69,13 +69,13 @@ const eventBuffer = 4096
 type LimitError struct {
 	Dirs    []string // directories without a watch
 	Watched int      // directories with a watch
-	Limit   int      // the limit in force (watches, or instances for EMFILE); 0 if unknown
+	Limit   int      // the limit in force (watches, or instances for EMFILE); -1 if unknown
 	Err     error    // the kernel's error: ENOSPC (watches) or EMFILE (instances)
 }
 
 func (e *LimitError) Error() string {
 	limit := "unknown"
-	if e.Limit > 0 {
+	if e.Limit >= 0 {
 		limit = fmt.Sprint(e.Limit)
 	}
 	if isInstanceLimit(e.Err) {
