@@ -4,8 +4,10 @@ package native
 
 import (
 	"errors"
+	"io"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -62,7 +64,8 @@ func (l *lister) list(dir string, stat bool) error {
 			}
 			e := listEnt{off: uint32(len(l.names)), nlen: uint8(len(name)), dir: typ == unix.DT_DIR}
 			if typ == unix.DT_UNKNOWN || (stat && typ != unix.DT_DIR) {
-				if err := unix.Fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				// The name is only read during the call: no copy needed.
+				if err := unix.Fstatat(fd, unsafe.String(&name[0], len(name)), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 					continue // gone already, or unreadable: treat as absent
 				}
 				e.st = stateOf(&st)
@@ -143,8 +146,7 @@ func hashFile(path string, limit int64) (before fileState, sum uint64, ok, stabl
 	if err != nil {
 		return fileState{}, 0, false, false, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
+	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fileState{}, 0, false, false, &os.PathError{Op: "fstat", Path: path, Err: err}
@@ -153,14 +155,34 @@ func hashFile(path string, limit int64) (before fileState, sum uint64, ok, stabl
 	if !isRegular(before.mode) || before.size > limit {
 		return before, 0, false, true, nil
 	}
-	sum, _, ok, err = watcher.HashReader(f, limit)
+	sum, _, ok, err = watcher.HashReader(fdReader(fd), limit)
 	if err != nil {
-		return before, 0, false, false, err
+		return before, 0, false, false, &os.PathError{Op: "read", Path: path, Err: err}
 	}
 	if err := unix.Fstat(fd, &st); err != nil {
 		return before, 0, false, false, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	return before, sum, ok, stateOf(&st) == before, nil
+}
+
+// fdReader reads a file descriptor directly: hashing thousands of small
+// files should not allocate an *os.File (and register it with the
+// poller) for each.
+type fdReader int
+
+func (fd fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(fd), p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }
 
 // isGone reports whether err means the path does not exist (any more).

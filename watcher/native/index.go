@@ -2,6 +2,7 @@ package native
 
 import (
 	"cmp"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,14 +35,112 @@ const (
 	flagRacy
 )
 
-// entry is one file of the index: 56 bytes, no pointers, so 100,000 of
-// them cost 5.5 MB and nothing for the garbage collector to scan.
+// entry is what the index knows about one file.
 type entry struct {
 	st    fileState
 	hash  uint64
-	off   uint32 // name offset in dirIndex.names
-	nlen  uint8  // name length (a file name is at most 255 bytes); 0 marks a free slot
 	flags uint8
+}
+
+// slot is an entry as stored: 48 bytes, no pointers, so 100,000 files cost
+// 4.8 MB and nothing for the garbage collector to scan.
+type slot struct {
+	size, mtime, ctime int64
+	ino, hash          uint64
+	off                uint32 // name offset in dirIndex.names
+	mode               uint16 // packed os.FileMode (see packMode)
+	nlen               uint8  // name length (a file name is at most 255 bytes); 0 marks a free slot
+	flags              uint8
+}
+
+func pack(e entry, off uint32, nlen uint8) slot {
+	return slot{size: e.st.size, mtime: e.st.mtime, ctime: e.st.ctime, ino: e.st.ino, hash: e.hash,
+		off: off, mode: packMode(e.st.mode), nlen: nlen, flags: e.flags}
+}
+
+func (s *slot) entry() entry {
+	return entry{st: fileState{size: s.size, mtime: s.mtime, ctime: s.ctime, ino: s.ino, mode: unpackMode(s.mode)},
+		hash: s.hash, flags: s.flags}
+}
+
+// Packed modes: the file type in the top four bits, as in st_mode, and the
+// permission, setuid, setgid and sticky bits below.
+const (
+	pmReg uint16 = iota << 12
+	pmDir
+	pmSymlink
+	pmPipe
+	pmSocket
+	pmChar
+	pmBlock
+	pmOther
+	pmTypeMask uint16 = 0xf000
+	pmSetuid   uint16 = 0o4000
+	pmSetgid   uint16 = 0o2000
+	pmSticky   uint16 = 0o1000
+)
+
+func packMode(m uint32) uint16 {
+	fm := os.FileMode(m)
+	p := uint16(fm.Perm())
+	switch {
+	case fm.IsRegular():
+		p |= pmReg
+	case fm.IsDir():
+		p |= pmDir
+	case fm&os.ModeSymlink != 0:
+		p |= pmSymlink
+	case fm&os.ModeNamedPipe != 0:
+		p |= pmPipe
+	case fm&os.ModeSocket != 0:
+		p |= pmSocket
+	case fm&os.ModeCharDevice != 0:
+		p |= pmChar
+	case fm&os.ModeDevice != 0:
+		p |= pmBlock
+	default:
+		p |= pmOther
+	}
+	if fm&os.ModeSetuid != 0 {
+		p |= pmSetuid
+	}
+	if fm&os.ModeSetgid != 0 {
+		p |= pmSetgid
+	}
+	if fm&os.ModeSticky != 0 {
+		p |= pmSticky
+	}
+	return p
+}
+
+func unpackMode(p uint16) uint32 {
+	fm := os.FileMode(p & 0o777)
+	switch p & pmTypeMask {
+	case pmDir:
+		fm |= os.ModeDir
+	case pmSymlink:
+		fm |= os.ModeSymlink
+	case pmPipe:
+		fm |= os.ModeNamedPipe
+	case pmSocket:
+		fm |= os.ModeSocket
+	case pmChar:
+		fm |= os.ModeDevice | os.ModeCharDevice
+	case pmBlock:
+		fm |= os.ModeDevice
+	case pmOther:
+		fm |= os.ModeIrregular
+	}
+	if p&pmSetuid != 0 {
+		fm |= os.ModeSetuid
+	}
+	if p&pmSetgid != 0 {
+		fm |= os.ModeSetgid
+	}
+	if p&pmSticky != 0 {
+		fm |= os.ModeSticky
+	}
+	return uint32(fm)
 }
 
 // dirIndex holds the files of one directory. Names are packed into one
@@ -50,7 +149,7 @@ type entry struct {
 // slot numbers, not entries.
 type dirIndex struct {
 	names   []byte
-	ents    []entry  // slots; a free slot has nlen 0
+	ents    []slot   // a free slot has nlen 0
 	order   []uint32 // slots sorted by name
 	free    []uint32 // free slots
 	garbage int      // bytes of names no longer referenced
@@ -83,7 +182,7 @@ func (d *dirIndex) get(name string) (entry, bool) {
 	if !ok {
 		return entry{}, false
 	}
-	return d.ents[d.order[i]], true
+	return d.ents[d.order[i]].entry(), true
 }
 
 // put inserts or replaces the entry for name (e's name fields are set
@@ -91,26 +190,25 @@ func (d *dirIndex) get(name string) (entry, bool) {
 func (d *dirIndex) put(name string, e entry) {
 	i, ok := d.find(name)
 	if ok {
-		slot := d.order[i]
-		e.off, e.nlen = d.ents[slot].off, d.ents[slot].nlen
-		d.ents[slot] = e
+		n := d.order[i]
+		d.ents[n] = pack(e, d.ents[n].off, d.ents[n].nlen)
 		return
 	}
 	if len(name) == 0 || len(name) > 255 {
 		return // not a file name
 	}
-	e.off, e.nlen = uint32(len(d.names)), uint8(len(name))
+	s := pack(e, uint32(len(d.names)), uint8(len(name)))
 	d.names = append(d.names, name...)
-	var slot uint32
-	if n := len(d.free); n > 0 {
-		slot = d.free[n-1]
-		d.free = d.free[:n-1]
-		d.ents[slot] = e
+	var n uint32
+	if k := len(d.free); k > 0 {
+		n = d.free[k-1]
+		d.free = d.free[:k-1]
+		d.ents[n] = s
 	} else {
-		slot = uint32(len(d.ents))
-		d.ents = append(d.ents, e)
+		n = uint32(len(d.ents))
+		d.ents = append(d.ents, s)
 	}
-	d.order = slices.Insert(d.order, i, slot)
+	d.order = slices.Insert(d.order, i, n)
 }
 
 // del removes name; it reports whether it was there.
@@ -119,10 +217,10 @@ func (d *dirIndex) del(name string) bool {
 	if !ok {
 		return false
 	}
-	slot := d.order[i]
-	d.garbage += int(d.ents[slot].nlen)
-	d.ents[slot] = entry{}
-	d.free = append(d.free, slot)
+	n := d.order[i]
+	d.garbage += int(d.ents[n].nlen)
+	d.ents[n] = slot{}
+	d.free = append(d.free, n)
 	d.order = slices.Delete(d.order, i, i+1)
 	if d.garbage > 4096 && d.garbage > len(d.names)/2 {
 		d.compact()
@@ -133,9 +231,9 @@ func (d *dirIndex) del(name string) bool {
 // compact rewrites names and slots without the garbage.
 func (d *dirIndex) compact() {
 	names := make([]byte, 0, len(d.names)-d.garbage)
-	ents := make([]entry, 0, len(d.order))
-	for i, slot := range d.order {
-		e := d.ents[slot]
+	ents := make([]slot, 0, len(d.order))
+	for i, n := range d.order {
+		e := d.ents[n]
 		n := d.names[e.off : e.off+uint32(e.nlen)]
 		e.off = uint32(len(names))
 		names = append(names, n...)
@@ -220,7 +318,7 @@ func (x *index) setHash(path string, st fileState, sum uint64) bool {
 		return false
 	}
 	e := &d.ents[d.order[i]]
-	if e.st != st || e.flags&(flagHashed|flagNoHash|flagRacy) != 0 {
+	if e.entry().st != st || e.flags&(flagHashed|flagNoHash|flagRacy) != 0 {
 		return false
 	}
 	e.hash = sum
@@ -230,7 +328,7 @@ func (x *index) setHash(path string, st fileState, sum uint64) bool {
 
 // setDir replaces the files of dir with names/ents (bulk load at start-up).
 // ents[i]'s name is names[ents[i].off:][:ents[i].nlen].
-func (x *index) setDir(dir string, names []byte, ents []entry) {
+func (x *index) setDir(dir string, names []byte, ents []slot) {
 	if len(ents) == 0 {
 		x.mu.Lock()
 		delete(x.dirs, dir)
@@ -262,8 +360,8 @@ func (x *index) under(dir string) []string {
 		if p != dir && !strings.HasPrefix(p, prefix) {
 			continue
 		}
-		for _, slot := range d.order {
-			out = append(out, filepath.Join(p, d.name(slot)))
+		for _, n := range d.order {
+			out = append(out, filepath.Join(p, d.name(n)))
 		}
 	}
 	return out
@@ -290,12 +388,12 @@ func (x *index) unhashed(dir string, limit int64) (names []string, states []file
 	if d == nil {
 		return nil, nil
 	}
-	for _, slot := range d.order {
-		e := &d.ents[slot]
+	for _, n := range d.order {
+		e := d.ents[n].entry()
 		if e.flags != 0 || !isRegular(e.st.mode) || e.st.size > limit {
 			continue
 		}
-		names = append(names, d.name(slot))
+		names = append(names, d.name(n))
 		states = append(states, e.st)
 	}
 	return names, states

@@ -3,14 +3,22 @@ package native
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 	"unsafe"
 )
 
 func TestEntryIsCompact(t *testing.T) {
-	if n := unsafe.Sizeof(entry{}); n > 56 {
-		t.Errorf("entry is %d bytes, want at most 56 (100k files must fit in a few MB)", n)
+	if n := unsafe.Sizeof(slot{}); n > 48 {
+		t.Errorf("slot is %d bytes, want at most 48 (100k files must fit in a few MB)", n)
+	}
+	for _, m := range []os.FileMode{0o644, 0o755 | os.ModeDir, 0o777 | os.ModeSymlink, os.ModeNamedPipe | 0o600,
+		os.ModeSocket, os.ModeDevice | os.ModeCharDevice | 0o666, os.ModeDevice, os.ModeIrregular,
+		0o755 | os.ModeSetuid | os.ModeSetgid | os.ModeSticky} {
+		if got := os.FileMode(unpackMode(packMode(uint32(m)))); got != m {
+			t.Errorf("packMode round trip of %v = %v", m, got)
+		}
 	}
 }
 
@@ -77,7 +85,7 @@ func TestIndexPaths(t *testing.T) {
 		t.Errorf("count = %d, want 3", x.count())
 	}
 	// Bulk load keeps the first of duplicate names and sorts.
-	x.setDir("/bulk", []byte("bab"), []entry{{off: 0, nlen: 1}, {off: 1, nlen: 1}, {off: 2, nlen: 1}})
+	x.setDir("/bulk", []byte("bab"), []slot{{off: 0, nlen: 1}, {off: 1, nlen: 1}, {off: 2, nlen: 1}})
 	if got := x.under("/bulk"); !slices.Equal(got, []string{"/bulk/a", "/bulk/b"}) {
 		t.Errorf("bulk load: %v", got)
 	}

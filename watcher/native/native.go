@@ -589,15 +589,18 @@ func (w *Watcher) addTree(dir string, mode addMode, hits *limitHits) bool {
 			}
 		}
 		var names []byte
-		var ents []entry
+		var ents []slot
+		if mode == addRecord {
+			names, ents = make([]byte, 0, len(l.names)), make([]slot, 0, len(l.ents))
+		}
 		now := time.Now()
 		for i := range l.ents {
 			le := &l.ents[i]
 			name := l.names[le.off : le.off+uint32(le.nlen)]
-			p := filepath.Join(d, string(name))
+			p := l.join(d, name) // valid until the next join
 			if le.dir {
 				if !w.filter.Match(p, true) {
-					stack = append(stack, p)
+					stack = append(stack, strings.Clone(p))
 				}
 				continue
 			}
@@ -606,17 +609,14 @@ func (w *Watcher) addTree(dir string, mode addMode, hits *limitHits) bool {
 			}
 			switch {
 			case mode == addRecord:
-				e := entry{st: le.st, off: uint32(len(names)), nlen: le.nlen, flags: racyFlag(le.st, w.start)}
-				if !isRegular(le.st.mode) || le.st.size > w.maxHash {
-					e.flags |= flagNoHash
+				e := entry{st: le.st, flags: racyFlag(le.st, w.start)}
+				if !isRegular(le.st.mode) && !isSymlink(le.st.mode) || le.st.size > w.maxHash {
+					e.flags |= flagNoHash // compared by size, mtime and inode
 				}
-				if isSymlink(le.st.mode) {
-					e.flags &^= flagNoHash // hashed (its target text) when first verified
-				}
+				ents = append(ents, pack(e, uint32(len(names)), le.nlen))
 				names = append(names, name...)
-				ents = append(ents, e)
 			case fresh:
-				if !w.emit(watcher.Event{Path: p, Op: watcher.Create, Time: now}) {
+				if !w.emit(watcher.Event{Path: strings.Clone(p), Op: watcher.Create, Time: now}) {
 					return false
 				}
 			}

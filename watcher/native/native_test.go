@@ -13,7 +13,7 @@ import (
 	"github.com/reloadd/reloadd/watcher"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.Cleanup(removeBenchTree)) }
 
 // waitLimit bounds every wait; generous for a loaded 2-core machine.
 const waitLimit = 10 * time.Second

@@ -2,9 +2,11 @@ package native
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -121,6 +123,20 @@ type lister struct {
 	buf   []byte // platform read buffer
 	names []byte
 	ents  []listEnt
+	path  []byte // join's buffer
+}
+
+// join returns dir/name without allocating: the string shares the
+// lister's buffer and is valid only until the next join. Callers pass it
+// to functions that do not keep it (the filter's Match), and clone it to
+// keep it.
+func (l *lister) join(dir string, name []byte) string {
+	l.path = append(l.path[:0], dir...)
+	if len(dir) == 0 || dir[len(dir)-1] != filepath.Separator {
+		l.path = append(l.path, filepath.Separator)
+	}
+	l.path = append(l.path, name...)
+	return unsafe.String(unsafe.SliceData(l.path), len(l.path))
 }
 
 // listEnt is one directory entry; its name is lister.names[off:][:nlen].
