@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,6 +41,9 @@ type limitResult struct {
 	Watched   int
 	Unwatched int
 	Later     int // unwatched after more directories were created
+	// RemovedUnwatched counts the files reported removed with an unwatched
+	// directory.
+	RemovedUnwatched int
 	Reported  []string
 }
 
@@ -101,8 +105,8 @@ func TestWatchLimitENOSPC(t *testing.T) {
 	if r.Later != 33 {
 		t.Errorf("unwatched after two more directories: %d, want 33 (and no second report)", r.Later)
 	}
-	if len(r.Reported) == 0 {
-		t.Error("no change reported in the watched directories")
+	if r.RemovedUnwatched == 0 {
+		t.Error("no file reported removed with an unwatched directory")
 	}
 }
 
@@ -164,6 +168,35 @@ func TestLimitChild(t *testing.T) {
 		rec.Wait(t, []watchertest.Change{{Path: "f.html", Op: watcher.Write}, {Path: "new1/x.html", Op: watcher.Create}, {Path: "new2/x.html", Op: watcher.Create}})
 		testenv.Eventually(t, "the new directories in Unwatched", func() bool { return len(w.Unwatched()) == 33 })
 		r.Later = len(w.Unwatched())
+		// A directory without a watch removed: its parent's watch sees it
+		// go, and its files are reported removed.
+		un := w.Unwatched()
+		var victim string
+		for _, d := range un {
+			if !slices.Contains(un, filepath.Dir(d)) && filepath.Dir(d) != root {
+				victim = d
+				break
+			}
+		}
+		if victim == "" {
+			t.Fatalf("no unwatched directory under a watched one: %v", un)
+		}
+		var want []watchertest.Change
+		filepath.WalkDir(victim, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ := filepath.Rel(root, p)
+				want = append(want, watchertest.Change{Path: rel, Op: watcher.Remove})
+			}
+			return nil
+		})
+		rec.Sync(t)
+		rec.Reset()
+		if err := os.RemoveAll(victim); err != nil {
+			t.Fatal(err)
+		}
+		rec.Wait(t, want)
+		r.RemovedUnwatched = len(want)
+		rec.Reset()
 	case "instances":
 		write(t, filepath.Join(root, "d0/new.html"), "n")
 		for _, ev := range w.Verify([]watcher.Event{{Path: root, Op: watcher.Rescan, Time: time.Now()}}) {

@@ -412,12 +412,16 @@ func (w *Watcher) handle(fev fsnotify.Event) bool {
 	}
 	w.mu.Lock()
 	_, isDir := w.dirs[path]
+	if !isDir {
+		_, isDir = w.unwatched[path] // refused a watch, but ours: its parent reports it
+	}
 	gone := isDir && op.Has(watcher.Remove|watcher.Rename)
 	if gone {
 		// From now on the path is no directory of ours: a file created
 		// under the same name right after is a file. The worker drops the
 		// watches.
 		delete(w.dirs, path)
+		delete(w.unwatched, path)
 	}
 	anc := len(w.ancestors) > 0 && (w.ancestors[filepath.Dir(path)] > 0 || w.ancestors[path] > 0)
 	w.mu.Unlock()
