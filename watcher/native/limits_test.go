@@ -44,7 +44,7 @@ type limitResult struct {
 	// RemovedUnwatched counts the files reported removed with an unwatched
 	// directory.
 	RemovedUnwatched int
-	Reported  []string
+	Reported         []string
 }
 
 func runChild(t *testing.T, sysctl, value, kind, root string) limitResult {
