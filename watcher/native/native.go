@@ -73,6 +73,7 @@ type LimitError struct {
 	Err     error    // the kernel's error: ENOSPC (watches) or EMFILE (instances)
 }
 
+// Error says what was refused, with the numbers, and what to do about it.
 func (e *LimitError) Error() string {
 	limit := "unknown"
 	if e.Limit >= 0 {
@@ -86,6 +87,7 @@ func (e *LimitError) Error() string {
 		"raise it (sysctl -w fs.inotify.max_user_watches=524288) or use -watch poll", e.Err, limit, len(e.Dirs), e.Watched)
 }
 
+// Unwrap returns the kernel's error.
 func (e *LimitError) Unwrap() error { return e.Err }
 
 // RootError reports, on Errors, that a watched root directory went away
@@ -98,6 +100,7 @@ type RootError struct {
 	Back bool
 }
 
+// Error says what happened to the root.
 func (e *RootError) Error() string {
 	if e.Back {
 		return fmt.Sprintf("native: watched directory %s is back; watching it again", e.Root)
