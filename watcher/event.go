@@ -94,7 +94,10 @@ type Watcher interface {
 // Verifier is implemented by backends whose raw events over-report. Verify
 // takes a settled batch of events and returns the net changes: paths whose
 // content (or existence) differs from what was last reported, with Op set to
-// Create, Write or Remove. Verify is called from one goroutine at a time.
+// Create, Write or Remove, sorted by path. A Rescan event in the batch asks
+// for every file under its path to be compared. What Verify returns counts
+// as reported: the next call compares against it. Verify is called from one
+// goroutine at a time.
 type Verifier interface {
 	Verify(batch []Event) []Event
 }
@@ -105,6 +108,19 @@ type Options struct {
 	Filter *Filter
 	// Logger receives debug-level diagnostics. Nil discards them.
 	Logger *slog.Logger
+	// MaxHashSize is the largest file whose content is hashed to confirm a
+	// change; larger files are compared by size, mtime and inode. 0 means
+	// [DefaultMaxHashSize].
+	MaxHashSize int64
+}
+
+// MaxHashSizeOrDefault returns o.MaxHashSize, or [DefaultMaxHashSize] if it
+// is not positive.
+func (o Options) MaxHashSizeOrDefault() int64 {
+	if o.MaxHashSize > 0 {
+		return o.MaxHashSize
+	}
+	return DefaultMaxHashSize
 }
 
 // FilterOrDefault returns o.Filter, or a fresh default filter if it is nil.

@@ -56,9 +56,10 @@ type daemon struct {
 	hub    *hub.Hub
 	runner *build.Runner
 
-	mu     sync.Mutex
-	builds []buildRecord // the last few builds, newest last; never nil
-	mounts []mountStatus
+	mu        sync.Mutex
+	builds    []buildRecord // the last few builds, newest last; never nil
+	mounts    []mountStatus
+	unwatched func() []string // directories without a watch; nil before the watcher starts
 
 	latency reloadLatency // browsers' timing reports (browser.go)
 }
@@ -77,6 +78,9 @@ type mountStatus struct {
 	FSType string `json:"fstype"`
 	Mode   string `json:"mode"`
 	Reason string `json:"reason"`
+	// UnwatchedDirs are directories inotify refused a watch (its limit
+	// was reached); changes there are not seen until polling lands.
+	UnwatchedDirs []string `json:"unwatched_dirs,omitempty"`
 }
 
 const keepBuilds = 20
@@ -121,6 +125,7 @@ func newDaemon(cfg *config, stdout io.Writer) (*daemon, error) {
 		d.site = abs
 	}
 	d.filter = watcher.DefaultFilter()
+	d.filter.SetIgnoreFiles(cfg.gitignore)
 	for _, r := range d.roots {
 		if err := d.filter.Add(r, cfg.ignores...); err != nil {
 			return nil, usagef("-ignore: %v", err)
@@ -129,7 +134,7 @@ func newDaemon(cfg *config, stdout io.Writer) (*daemon, error) {
 		// itself (Hugo issue 11275).
 		if cfg.build != "" && cfg.serve != "" && d.site != r && within(r, d.site) {
 			rel, _ := filepath.Rel(r, d.site)
-			if err := d.filter.Add(r, "/"+filepath.ToSlash(rel)+"/"); err != nil {
+			if err := d.filter.Add(r, "/"+escapeGlob(filepath.ToSlash(rel))+"/"); err != nil {
 				return nil, err
 			}
 		}
@@ -175,6 +180,7 @@ func (d *daemon) run(ctx context.Context) error {
 	for _, r := range d.roots {
 		d.mounts = append(d.mounts, mountStatus{Path: r, Mode: "native", Reason: "watched with inotify (polling lands later)"})
 	}
+	d.unwatched = w.Unwatched
 	d.mu.Unlock()
 
 	d.hub = d.newHub()
@@ -409,8 +415,38 @@ func (d *daemon) status() any {
 		"epoch":          d.epoch,
 		"build":          d.hub.Build(),
 		"clients":        d.hub.Clients(),
-		"mounts":         slices.Clone(d.mounts),
+		"mounts":         d.mountsLocked(),
 		"builds":         slices.Clone(d.builds),
 		"reload_latency": d.latency.snapshot(),
 	}
+}
+
+// mountsLocked returns the mounts with their unwatched directories.
+func (d *daemon) mountsLocked() []mountStatus {
+	ms := slices.Clone(d.mounts)
+	if d.unwatched == nil {
+		return ms
+	}
+	for _, dir := range d.unwatched() {
+		for i := range ms {
+			if within(ms[i].Path, dir) {
+				ms[i].UnwatchedDirs = append(ms[i].UnwatchedDirs, dir)
+				break
+			}
+		}
+	}
+	return ms
+}
+
+// escapeGlob quotes the characters gitignore patterns treat specially, so
+// a directory name is matched literally.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\!#`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
