@@ -35,7 +35,8 @@ type Filter struct {
 	mu          sync.RWMutex
 	sets        []ruleSet // sorted by setLess: outer bases first
 	noise       bool
-	ignoreFiles bool // honour .gitignore files (LoadIgnoreFile)
+	ignoreFiles bool     // honour .gitignore files (LoadIgnoreFile)
+	visible     []string // trees that rules from .gitignore files never hide
 }
 
 type ruleSet struct {
@@ -214,8 +215,12 @@ func (f *Filter) Match(path string, isDir bool) bool {
 
 func (f *Filter) matchLocked(path string, isDir bool) bool {
 	ignored := false
+	skipFiles := f.visibleLocked(path)
 	for i := range f.sets {
 		s := &f.sets[i]
+		if s.file && skipFiles {
+			continue
+		}
 		rel, ok := relUnder(s.base, path)
 		if !ok {
 			continue
@@ -231,6 +236,26 @@ func (f *Filter) matchLocked(path string, isDir bool) bool {
 		}
 	}
 	return ignored
+}
+
+// KeepVisible makes rules read from .gitignore files never hide dir or
+// anything below it; rules given with [Filter.Add], the defaults and editor
+// noise still apply. reloadd uses it for the served directory when there is
+// no -build: what the browser is shown is often build output that git
+// ignores, written by a tool reloadd does not run.
+func (f *Filter) KeepVisible(dir string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.visible = append(f.visible, filepath.Clean(dir))
+}
+
+func (f *Filter) visibleLocked(path string) bool {
+	for _, v := range f.visible {
+		if path == v || (len(path) > len(v) && strings.HasPrefix(path, v) && (path[len(v)] == filepath.Separator || v == string(filepath.Separator))) {
+			return true
+		}
+	}
+	return false
 }
 
 // Ignored reports whether path is ignored, either itself or because one of

@@ -183,3 +183,41 @@ func TestFilterBadIgnoreFileLine(t *testing.T) {
 		t.Error("the valid line was dropped with the bad one")
 	}
 }
+
+func TestFilterKeepVisible(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, IgnoreFile), []byte("public/\n*.map\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := DefaultFilter()
+	if err := f.Add(root, "*.tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.LoadIgnoreFile(root); err != nil {
+		t.Fatal(err)
+	}
+	public := filepath.Join(root, "public")
+	if !f.Ignored(filepath.Join(public, "site.css"), false) {
+		t.Fatal("precondition: .gitignore hides public/")
+	}
+	f.KeepVisible(public)
+	tests := []struct {
+		path  string
+		isDir bool
+		want  bool
+	}{
+		{public, true, false},
+		{filepath.Join(public, "site.css"), false, false},
+		{filepath.Join(public, "app.js.map"), false, false},     // a .gitignore rule: not applied here
+		{filepath.Join(public, "x.tmp"), false, true},           // an -ignore rule still applies
+		{filepath.Join(public, "node_modules"), true, true},     // so do the defaults
+		{filepath.Join(public, "index.html~"), false, true},     // and editor noise
+		{filepath.Join(root, "src", "app.js.map"), false, true}, // outside the kept tree
+		{root + "-public", true, false},
+	}
+	for _, tc := range tests {
+		if got := f.Ignored(tc.path, tc.isDir); got != tc.want {
+			t.Errorf("Ignored(%s) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}

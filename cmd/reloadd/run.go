@@ -126,6 +126,12 @@ func newDaemon(cfg *config, stdout io.Writer) (*daemon, error) {
 	}
 	d.filter = watcher.DefaultFilter()
 	d.filter.SetIgnoreFiles(cfg.gitignore)
+	if cfg.build == "" && d.site != "" {
+		// Without -build, what is served is often output that git ignores,
+		// written by a tool reloadd does not run (sass --watch, tsc -w):
+		// its changes must still reload the page.
+		d.filter.KeepVisible(d.site)
+	}
 	for _, r := range d.roots {
 		if err := d.filter.Add(r, cfg.ignores...); err != nil {
 			return nil, usagef("-ignore: %v", err)
