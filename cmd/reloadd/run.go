@@ -59,6 +59,8 @@ type daemon struct {
 	mu     sync.Mutex
 	builds []buildRecord // the last few builds, newest last; never nil
 	mounts []mountStatus
+
+	latency reloadLatency // browsers' timing reports (browser.go)
 }
 
 type buildRecord struct {
@@ -175,11 +177,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 
-	d.hub = hub.New(hub.Options{
-		Epoch:       d.epoch,
-		CheckOrigin: hub.OriginChecker(cfg.addr, cfg.allowHosts),
-		OnReloaded:  d.reloaded,
-	})
+	d.hub = d.newHub()
 	defer d.hub.Close()
 
 	var site http.Handler
@@ -199,7 +197,7 @@ func (d *daemon) run(ctx context.Context) error {
 		site = p
 	}
 	srv := &http.Server{
-		Handler:           serve.New(serve.Options{Site: site, WS: d.hub, Status: d.status}),
+		Handler:           d.handler(site),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	srvErr := make(chan error, 1)
@@ -221,6 +219,7 @@ func (d *daemon) run(ctx context.Context) error {
 	u := url.URL{Scheme: "http", Host: displayHost(ln.Addr().String(), cfg.addr), Path: "/"}
 	d.out.event("listen", fmt.Sprintf("reloadd: serving %s at %s", d.what(), u.String()),
 		map[string]any{"url": u.String(), "epoch": d.epoch})
+	d.warnIfExposed(ln.Addr().String())
 	d.out.event("watch", fmt.Sprintf("reloadd: watching %s (%d directories)", d.out.short(d.roots), w.WatchedDirs()),
 		map[string]any{"dirs": d.roots, "watched_dirs": w.WatchedDirs()})
 
@@ -402,28 +401,16 @@ func (d *daemon) siteURLs(paths []string) (urls []string, cssOnly bool) {
 	return urls, cssOnly
 }
 
-// reloaded records a browser's timing report.
-func (d *daemon) reloaded(r hub.Reloaded) {
-	if r.Load <= 0 {
-		return
-	}
-	what := "page loaded"
-	if r.CSSSwap {
-		what = "stylesheet swapped"
-	}
-	d.out.event("reloaded", fmt.Sprintf("build %d  saved → %s %.0f ms", r.Build, what, r.Load),
-		map[string]any{"build": r.Build, "load_ms": r.Load, "dom_content_loaded_ms": r.DOMContentLoaded, "css_swap": r.CSSSwap})
-}
-
 // status is the JSON served at /_reloadd/status.
 func (d *daemon) status() any {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return map[string]any{
-		"epoch":   d.epoch,
-		"build":   d.hub.Build(),
-		"clients": d.hub.Clients(),
-		"mounts":  slices.Clone(d.mounts),
-		"builds":  slices.Clone(d.builds),
+		"epoch":          d.epoch,
+		"build":          d.hub.Build(),
+		"clients":        d.hub.Clients(),
+		"mounts":         slices.Clone(d.mounts),
+		"builds":         slices.Clone(d.builds),
+		"reload_latency": d.latency.snapshot(),
 	}
 }
