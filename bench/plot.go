@@ -51,12 +51,17 @@ func writePlot(w io.Writer, r *report) error {
 	if len(plots) == 0 {
 		return fmt.Errorf("plot: no latency samples")
 	}
-	plots[0][0].Title.Text = fmt.Sprintf("reloadd time-to-reload, %s, %d cores — %s",
+	plots[0][0].Title.Text = fmt.Sprintf("reloadd, %s, %d cores: %s",
 		r.started.UTC().Format("2006-01-02"), runtime.NumCPU(), plots[0][0].Title.Text)
 
-	const panelHeight = 3.2 * vg.Inch
-	width := 9 * vg.Inch
-	c := vgsvg.New(width, panelHeight*vg.Length(len(plots)))
+	// Each panel's legend goes to its right, outside the data, so that it
+	// never hides a curve.
+	const (
+		panelHeight = 3.2 * vg.Inch
+		plotWidth   = 7.5 * vg.Inch
+		legendWidth = 3.6 * vg.Inch
+	)
+	c := vgsvg.New(plotWidth+legendWidth, panelHeight*vg.Length(len(plots)))
 	dc := draw.New(c)
 	tiles := draw.Tiles{
 		Rows: len(plots), Cols: 1,
@@ -64,9 +69,18 @@ func writePlot(w io.Writer, r *report) error {
 		PadTop: 2 * vg.Millimeter, PadBottom: 2 * vg.Millimeter,
 		PadLeft: 2 * vg.Millimeter, PadRight: 4 * vg.Millimeter,
 	}
-	canvases := plot.Align(plots, tiles, dc)
+	canvases := plot.Align(plots, tiles, draw.Crop(dc, 0, -legendWidth, 0, 0))
 	for i := range plots {
-		plots[i][0].Draw(canvases[i][0])
+		p, pc := plots[i][0], canvases[i][0]
+		legend := p.Legend
+		p.Legend = plot.NewLegend()
+		p.Draw(pc)
+		legend.Top, legend.Left = true, true
+		legend.Padding = vg.Points(3)
+		legend.Draw(draw.Canvas{Canvas: dc, Rectangle: vg.Rectangle{
+			Min: vg.Point{X: pc.Max.X + 2*vg.Millimeter, Y: pc.Min.Y},
+			Max: vg.Point{X: pc.Max.X + legendWidth, Y: pc.Max.Y - 8*vg.Millimeter},
+		}})
 	}
 	_, err := c.WriteTo(w)
 	return err
@@ -82,11 +96,7 @@ func cdfPlot(title string, rows []*latencyRow) (*plot.Plot, error) {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top = false
-	p.Legend.Left = false
-	p.Legend.XOffs = -2 * vg.Millimeter
-	p.Legend.YOffs = 2 * vg.Millimeter
-	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
 	p.Add(plotter.NewGrid())
 	lo, hi := math.Inf(1), 0.0
 	for i, row := range rows {
