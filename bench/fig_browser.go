@@ -111,7 +111,16 @@ func (s *suite) htmlTrials(ctx context.Context, d *daemon, t *tab, site string) 
 			return res, err
 		}
 		sample, err := t.awaitReload(t0, reloadLimit, func() (bool, error) {
-			v, err := eval[string](t.ctx, `(document.getElementById("gen") || {}).textContent || ""`)
+			// The document that just loaded shows what was written; an
+			// evaluation that meets yet another navigation is retried.
+			var v string
+			var err error
+			for range 50 {
+				if v, err = eval[string](t.ctx, `(document.getElementById("gen") || {}).textContent || ""`); err == nil {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 			return err == nil && v == strconv.Itoa(gen), nil
 		})
 		if errors.Is(err, errNoReload) {
