@@ -221,3 +221,34 @@ func TestFilterKeepVisible(t *testing.T) {
 		}
 	}
 }
+
+func TestFilterWithout(t *testing.T) {
+	f := DefaultFilter()
+	v := f.Without("/site/mnt", "/site/other/")
+	tests := []struct {
+		path     string
+		isDir    bool
+		inF, inV bool // ignored by f, by the view
+	}{
+		{"/site/mnt", true, false, true},
+		{"/site/mnt/a.html", false, false, true},
+		{"/site/mntx/a.html", false, false, false},
+		{"/site/other/b", false, false, true},
+		{"/site/a.html", false, false, false},
+		{"/site/x.log", false, true, true}, // a rule added after the view was made
+	}
+	if err := f.Add("/site", "*.log"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		if got := f.Ignored(tc.path, tc.isDir); got != tc.inF {
+			t.Errorf("f.Ignored(%s) = %v, want %v", tc.path, got, tc.inF)
+		}
+		if got := v.Ignored(tc.path, tc.isDir); got != tc.inV {
+			t.Errorf("view.Ignored(%s) = %v, want %v", tc.path, got, tc.inV)
+		}
+		if got := v.Match(tc.path, tc.isDir); got != tc.inV {
+			t.Errorf("view.Match(%s) = %v, want %v", tc.path, got, tc.inV)
+		}
+	}
+}
