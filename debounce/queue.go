@@ -217,6 +217,11 @@ type state struct {
 	initial   bool               // the batch being built is Initial
 	cancel    context.CancelFunc // cancels the batch being built
 	cancelled bool               // cancel was called by the Restart policy
+
+	// The context of the batch on offer: made when it is first offered and
+	// kept until the consumer takes it.
+	nextCtx    context.Context
+	nextCancel context.CancelFunc
 }
 
 func (q *Queue) run() {
@@ -259,13 +264,9 @@ func (q *Queue) run() {
 	}
 
 	in := q.in
-	var (
-		nextCtx    context.Context // made when a batch is first offered, kept until taken
-		nextCancel context.CancelFunc
-	)
 	defer func() {
-		if nextCancel != nil {
-			nextCancel()
+		if st.nextCancel != nil {
+			st.nextCancel()
 		}
 	}()
 	for {
@@ -281,11 +282,11 @@ func (q *Queue) run() {
 		var batch Batch
 		if !st.busy && st.ready {
 			in = q.drain(in, st)
-			if nextCtx == nil {
-				nextCtx, nextCancel = context.WithCancel(context.Background())
+			if st.nextCtx == nil {
+				st.nextCtx, st.nextCancel = context.WithCancel(context.Background())
 			}
 			out = q.out
-			batch = Batch{Events: st.pending.events(), First: st.pending.first, Initial: st.pendingInitial, ctx: nextCtx}
+			batch = Batch{Events: st.pending.events(), First: st.pending.first, Initial: st.pendingInitial, ctx: st.nextCtx}
 			if batch.First.IsZero() {
 				batch.First = time.Now()
 			}
@@ -299,8 +300,8 @@ func (q *Queue) run() {
 			st.add(ev)
 			arm()
 		case out <- batch:
-			st.busy, st.cancel, st.cancelled = true, nextCancel, false
-			nextCtx, nextCancel = nil, nil
+			st.busy, st.cancel, st.cancelled = true, st.nextCancel, false
+			st.nextCtx, st.nextCancel = nil, nil
 			st.inflight, st.pending = st.pending, changeSet{}
 			st.initial, st.pendingInitial = st.pendingInitial, false
 			st.ready = false
