@@ -145,6 +145,15 @@ func (a *App) Pid() int {
 	return a.cur.pid()
 }
 
+// Output returns what the running process has written so far (its last
+// TailSize bytes); "" when nothing runs.
+func (a *App) Output() string {
+	if a.cur == nil {
+		return ""
+	}
+	return a.cur.tail.String()
+}
+
 // Exited returns a channel that is closed when the running process ends by
 // itself (crashes, or exits). It is nil when nothing runs, so that a select
 // on it waits. After it fires, call Reap.

@@ -6,8 +6,6 @@ func checkSupported(c *config) error {
 	switch {
 	case c.proxy != nil:
 		return usagef("-proxy: not yet supported")
-	case c.run != "":
-		return usagef("-run: not yet supported")
 	case c.watch == "poll" || c.watch == "hybrid":
 		return usagef("-watch %s: not yet supported (auto watches natively for now)", c.watch)
 	case c.check:
