@@ -36,6 +36,8 @@ func BenchmarkWriteToBuildComplete(b *testing.B) {
 	}{
 		{"settle=default", nil},
 		{"debounce=0", []string{"-debounce", "0"}},
+		{"settle=default/build=true", []string{"-build", "true"}},
+		{"debounce=0/build=true", []string{"-debounce", "0", "-build", "true"}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			ds, err := wsLatency(bin, c.args, 3, b.N)

@@ -116,6 +116,7 @@ type wsClient struct {
 	conn *websocket.Conn
 	msgs chan map[string]any
 	done chan struct{}
+	quit chan struct{} // closed by close
 }
 
 func dialWS(addr string) (*wsClient, error) {
@@ -123,7 +124,7 @@ func dialWS(addr string) (*wsClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &wsClient{conn: conn, msgs: make(chan map[string]any, 64), done: make(chan struct{})}
+	c := &wsClient{conn: conn, msgs: make(chan map[string]any, 64), done: make(chan struct{}), quit: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		defer close(c.msgs)
@@ -132,13 +133,18 @@ func dialWS(addr string) (*wsClient, error) {
 			if err := conn.ReadJSON(&m); err != nil {
 				return
 			}
-			c.msgs <- m
+			select {
+			case c.msgs <- m:
+			case <-c.quit: // nobody reads any more (more builds than trials)
+				return
+			}
 		}
 	}()
 	return c, nil
 }
 
 func (c *wsClient) close() {
+	close(c.quit)
 	c.conn.Close()
 	<-c.done
 }

@@ -47,7 +47,20 @@ func wsLatency(bin string, args []string, warmup, trials int) ([]time.Duration, 
 			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		at, _, err := c.await(ctx, "build_complete")
+		var at time.Time
+		for {
+			var m map[string]any
+			at, m, err = c.await(ctx, "build_complete")
+			// Only a build of this write counts: not the start-up build
+			// (no paths; with -build it may come after hello), nor a late
+			// second build of the previous write (-debounce 0 can split a
+			// write's truncate and data into two builds).
+			paths, _ := m["paths"].([]any)
+			at0, _ := m["changed_at"].(float64)
+			if err != nil || (len(paths) > 0 && int64(at0) >= t0.UnixMilli()) {
+				break
+			}
+		}
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("trial %d: no build_complete: %w\n%s", i, err, d.out)

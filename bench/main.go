@@ -54,6 +54,8 @@ func runSuite(w *os.File, quick bool, trials int) error {
 	}{
 		{"write → build_complete (WebSocket), native, default settle (10 ms)", nil},
 		{"write → build_complete (WebSocket), native, -debounce 0", []string{"-debounce", "0"}},
+		{"write → build_complete (WebSocket), native, default settle, -build true", []string{"-build", "true"}},
+		{"write → build_complete (WebSocket), native, -debounce 0, -build true", []string{"-debounce", "0", "-build", "true"}},
 	} {
 		ds, err := wsLatency(bin, c.args, warmup, trials)
 		if err != nil {
