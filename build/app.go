@@ -45,7 +45,7 @@ type AppOptions struct {
 	// discards them (the last TailSize bytes are still kept for Exit).
 	Output io.Writer
 	// Grace is the SIGTERM-to-SIGKILL delay when the app is stopped; 0
-	// means DefaultGrace.
+	// means DefaultGrace, NoGrace none.
 	Grace time.Duration
 	// TailSize is how much output Exit.Output keeps; 0 means
 	// DefaultTailSize.
@@ -83,9 +83,7 @@ type App struct {
 
 // NewApp returns an App that runs nothing yet.
 func NewApp(opts AppOptions) *App {
-	if opts.Grace <= 0 {
-		opts.Grace = DefaultGrace
-	}
+	opts.Grace = graceOrDefault(opts.Grace)
 	if opts.TailSize <= 0 {
 		opts.TailSize = DefaultTailSize
 	}

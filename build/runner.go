@@ -41,6 +41,9 @@ import (
 // database, short enough that a restart does not feel stuck.
 const DefaultGrace = 3 * time.Second
 
+// NoGrace, as a Grace option, sends SIGKILL right after SIGTERM.
+const NoGrace time.Duration = -1
+
 // Environment variables the build command gets.
 const (
 	// EnvChanged holds the changed paths, newline-separated; empty for the
@@ -69,7 +72,8 @@ type Options struct {
 	// nil discards them (they are still kept for Result.Output). It is
 	// written from one goroutine at a time.
 	Output io.Writer
-	// Grace is the SIGTERM-to-SIGKILL delay; 0 means DefaultGrace.
+	// Grace is the SIGTERM-to-SIGKILL delay; 0 means DefaultGrace, NoGrace
+	// none.
 	Grace time.Duration
 	// Timeout kills a build that runs longer; 0 means none.
 	Timeout time.Duration
@@ -113,9 +117,7 @@ type Runner struct {
 
 // New returns a runner.
 func New(opts Options) *Runner {
-	if opts.Grace <= 0 {
-		opts.Grace = DefaultGrace
-	}
+	opts.Grace = graceOrDefault(opts.Grace)
 	if opts.TailSize <= 0 {
 		opts.TailSize = DefaultTailSize
 	}
@@ -186,6 +188,16 @@ func (r *Runner) Build(ctx context.Context, changed []string) Result {
 		res.OK = res.ExitCode == 0
 	}
 	return res
+}
+
+func graceOrDefault(g time.Duration) time.Duration {
+	switch {
+	case g == 0:
+		return DefaultGrace
+	case g < 0:
+		return 0
+	}
+	return g
 }
 
 // changedEnv returns the environment for a build of changed, and a function

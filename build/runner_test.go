@@ -323,3 +323,17 @@ func TestTail(t *testing.T) {
 		}
 	}
 }
+
+func TestGraceOrDefault(t *testing.T) {
+	tests := []struct{ in, want time.Duration }{
+		{0, DefaultGrace},
+		{NoGrace, 0},
+		{-time.Second, 0},
+		{time.Second, time.Second},
+	}
+	for _, tc := range tests {
+		if got := graceOrDefault(tc.in); got != tc.want {
+			t.Errorf("graceOrDefault(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

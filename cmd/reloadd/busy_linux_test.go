@@ -52,7 +52,9 @@ fi`
 	if !slices.Contains(got, any(mode)) || !slices.Contains(got, any(other)) {
 		t.Errorf("build %v paths = %v, want both %s and %s", done["build"], got, mode, other)
 	}
-	testenv.Eventually(t, "the cancelled line", func() bool { return strings.Contains(d.out.String(), "build 2  ") && strings.Contains(d.out.String(), "cancelled") })
+	testenv.Eventually(t, "the cancelled line", func() bool {
+		return strings.Contains(d.out.String(), "build 2  ") && strings.Contains(d.out.String(), "cancelled")
+	})
 }
 
 func TestBuildTimeoutIsReported(t *testing.T) {

@@ -42,8 +42,8 @@ func TestBrowserShowsBuildFailureAndRecovers(t *testing.T) {
 	})()`)
 	checks := map[string]string{
 		"the HTML in the output was not turned into elements": `!document.getElementById("injected") && !document.querySelector("#reloadd-overlay img")`,
-		"the page was kept (no reload)":                        `window.marker === true`,
-		"the overlay names the failed build":                   `document.getElementById("reloadd-overlay").textContent.indexOf("failed") >= 0`,
+		"the page was kept (no reload)":                       `window.marker === true`,
+		"the overlay names the failed build":                  `document.getElementById("reloadd-overlay").textContent.indexOf("failed") >= 0`,
 	}
 	for what, expr := range checks {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))

@@ -199,14 +199,18 @@ func (d *daemon) run(ctx context.Context) error {
 	go func() { srvErr <- srv.Serve(ln) }()
 
 	d.buildOut, d.appOut = d.out.stream("build"), d.out.stream("app")
+	grace := cfg.grace
+	if grace == 0 {
+		grace = build.NoGrace // -grace 0: SIGKILL at once
+	}
 	d.runner = build.New(build.Options{
 		Command: cfg.build,
 		Output:  d.buildOut,
-		Grace:   cfg.grace,
+		Grace:   grace,
 		Timeout: cfg.buildTimeout,
 	})
 	if cfg.run != "" {
-		d.app = build.NewApp(build.AppOptions{Command: cfg.run, Output: d.appOut, Grace: cfg.grace})
+		d.app = build.NewApp(build.AppOptions{Command: cfg.run, Output: d.appOut, Grace: grace})
 		defer d.app.Close() // idempotent; also closed below, in order
 	}
 	settle := cfg.debounce
@@ -315,6 +319,10 @@ func (d *daemon) buildLoop(ctx context.Context, q *debounce.Queue, w watcher.Wat
 			}
 			b = batch
 		}
+		if ctx.Err() != nil {
+			q.Done() // shutting down: nothing more is built
+			continue
+		}
 		events := b.Events
 		if !b.Initial && verifier != nil {
 			events = verifier.Verify(events)
@@ -324,10 +332,10 @@ func (d *daemon) buildLoop(ctx context.Context, q *debounce.Queue, w watcher.Wat
 			continue
 		}
 		id++
-		if d.build(ctx, id, b, events) {
+		if d.build(ctx, id, b, events) || ctx.Err() != nil {
 			q.Done()
 		} else {
-			q.Requeue() // cancelled: its changes go into the next build
+			q.Requeue() // cancelled by newer changes: its changes go into the next build
 		}
 	}
 }
