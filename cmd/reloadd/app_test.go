@@ -173,3 +173,33 @@ func TestRunWithoutBuildStartsAtOnceAndRestartsOnChange(t *testing.T) {
 		t.Errorf("the old app did not get a graceful stop:\n%s", d.out)
 	}
 }
+
+func TestProxyDialAddr(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"http://127.0.0.1:3000/", "127.0.0.1:3000"},
+		{"http://localhost/app", "localhost:80"},
+		{"https://example.test", "example.test:443"},
+		{"http://[::1]:8080", "[::1]:8080"},
+		{"http://[::1]", "[::1]:80"},
+	}
+	for _, tc := range tests {
+		u, err := url.Parse(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := proxyDialAddr(u); got != tc.want {
+			t.Errorf("proxyDialAddr(%s) = %s, want %s", tc.url, got, tc.want)
+		}
+	}
+}
+
+func TestNoteKeepsTheOverlayWithin64KiB(t *testing.T) {
+	if got := note("the app exited (exit status 1)", ""); got != "reloadd: the app exited (exit status 1)\n" {
+		t.Errorf("note without output = %q", got)
+	}
+	out := "é" + strings.Repeat("x", 70<<10) + "\nlast line\n"
+	got := note("why", out)
+	if len(got) > 64<<10 || !strings.HasPrefix(got, "reloadd: why\n\n") || !strings.HasSuffix(got, "x\nlast line\n") {
+		t.Errorf("note: %d bytes, starts %q, ends %q", len(got), got[:20], got[len(got)-20:])
+	}
+}
