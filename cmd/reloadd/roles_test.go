@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"net"
@@ -108,51 +107,12 @@ func appCommand(t *testing.T, addr, bodyFile string, delay time.Duration) string
 		roleEnv, addr, shq(bodyFile), delay, shq(testBinary(t)))
 }
 
-// startDaemonProxy is startDaemon with cfg.proxy set to proxy after the
-// flags are parsed: the -proxy flag itself is refused until the reverse
-// proxy lands (issue 8), but the -run readiness wait already works from the
-// parsed URL.
+// startDaemonProxy is startDaemon with -proxy proxy.
 func startDaemonProxy(t *testing.T, addr string, proxy *url.URL, args ...string) *daemonProc {
 	t.Helper()
-	return startDaemonFunc(t, addr, func(ctx context.Context, args []string, stdout, stderr *syncBuffer) error {
-		cfg, err := parseFlags(args, stderr)
-		if err != nil {
-			return err
-		}
-		cfg.proxy = proxy
-		d, err := newDaemon(cfg, stdout)
-		if err != nil {
-			return err
-		}
-		return d.run(ctx)
-	}, args...)
+	return startDaemon(t, addr, append([]string{"-proxy", proxy.String()}, args...)...)
 }
 
-// startDaemonFunc runs runFn like startDaemon runs run.
-func startDaemonFunc(t *testing.T, addr string, runFn func(ctx context.Context, args []string, stdout, stderr *syncBuffer) error, args ...string) *daemonProc {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemonProc{addr: addr, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	stderr := &syncBuffer{}
-	go func() {
-		d.done <- runFn(ctx, append([]string{"-addr", addr}, args...), d.out, stderr)
-	}()
-	testenv.Eventually(t, "reloadd to answer on "+addr, func() bool {
-		select {
-		case err := <-d.done:
-			t.Fatalf("reloadd exited early: %v\n%s%s", err, d.out, stderr)
-		default:
-		}
-		resp, err := http.Get("http://" + addr + "/_reloadd/status")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	t.Cleanup(func() { d.stop(t) })
-	return d
-}
 
 // wsLog is a WebSocket client that records every message with the time it
 // arrived, read by one goroutine.
