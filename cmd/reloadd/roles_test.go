@@ -113,7 +113,6 @@ func startDaemonProxy(t *testing.T, addr string, proxy *url.URL, args ...string)
 	return startDaemon(t, addr, append([]string{"-proxy", proxy.String()}, args...)...)
 }
 
-
 // wsLog is a WebSocket client that records every message with the time it
 // arrived, read by one goroutine.
 type wsLog struct {
