@@ -1,0 +1,99 @@
+// Package poll is reloadd's content-hash poller: the backend for
+// filesystems where inotify is deaf (Docker Desktop and VM shared folders,
+// NFS, SMB, 9p, sshfs and other FUSE mounts), built to cost almost nothing
+// on large trees.
+//
+// It keeps an index of every file — size, mtime, ctime, inode, mode and the
+// xxhash of the content — and reports Create, Write, Remove and Rename
+// (when an inode left one name and appeared under another in the same
+// pass). Stat comes first; the content is read and hashed only to confirm a
+// stat change, or where the stat cannot be trusted. A stat change with the
+// same content hash is no change, so the events are already verified: the
+// poller does not implement [watcher.Verifier].
+//
+// [New] indexes the trees synchronously (the baseline), so any change made
+// after it returns is reported. One goroutine does everything afterwards.
+//
+// # Design notes
+//
+// Scheduling. One loop wakes every Options.Interval (the -poll-interval
+// flag, [DefaultInterval] 100 ms) and does, in order:
+//
+//  1. Hot files — those reported changed within Options.HotWindow
+//     ([DefaultHotWindow], 1 min; at most [maxHot]) — are stat'ed, so a file
+//     being edited is seen within one interval (the "recently changed"
+//     target is p50 ≤ 150 ms). Their directories are hot too.
+//  2. Hot directories are stat'ed; a directory whose mtime or ctime moved
+//     is listed and diffed. Most saves land as directory changes (vim's and
+//     JetBrains' rename dance, sed -i, any atomic write-and-rename).
+//  3. Every directory is stat'ed once per Options.DirPeriod
+//     ([DefaultDirPeriod], 250 ms) within [dirBudget] (0.5 % of one core):
+//     a rename-style save of any file anywhere is seen within about
+//     250 ms + one interval (target ≤ 300 ms). 500 directories cost about
+//     2,000 stats a second, ~3.5 ms of CPU: 0.35 %.
+//  4. The cold rest — every file — is swept, a slice per tick, so that the
+//     sweep takes Options.ColdPeriod ([DefaultColdPeriod], 2 s) on a small
+//     tree, but never more than Options.ColdBudget ([DefaultColdBudget],
+//     2 % of one core) of time. This catches in-place writes to files
+//     nobody touched for a while. A stat costs ~1.5 µs here, so 100k files
+//     cost ~150 ms a sweep: at 2 % the sweep takes ~7.5 s, i.e. such a
+//     change is seen after ~3.7 s on average. Together with the directory
+//     sweep and the runtime, idle polling of 100k files stays under 3 % of
+//     a core. Reading the directory once per sweep slice and stat'ing
+//     relative to its descriptor (fstatat/statx) saves the path walk.
+//
+// No goroutine or timer per file or directory: the index is a table of
+// directories, each with its entries sorted by name, fixed-size (56 bytes)
+// and all names of a directory in one string; the hot set is a small map.
+//
+// Baseline hashing. New hashes files while building the index for up to
+// [baselineHashBudget] (1 s), so small and medium trees are fully hashed when
+// it returns; the rest is hashed by the cold sweep, within its budget. Until
+// a file has a hash, a stat change of it is reported as a change (nothing
+// can prove otherwise).
+//
+// Racy entries (git's racy-clean rule). Two writes within one timestamp
+// tick (4 ms on this kernel) leave mtime and ctime unchanged, and maybe the
+// size too. An entry whose mtime or ctime is within the racy window of the
+// time it was stat'ed is flagged, and its next look hashes it whatever the
+// stat says. The window is [racyLocal] (100 ms, well above any kernel tick)
+// on local filesystems and [racyRemote] (2 s: FAT's and SMB's timestamp
+// granularity, and some clock skew between client and server) elsewhere.
+//
+// Mounts whose stat lies. On FUSE, NFS, SMB, 9p and other non-local
+// filesystems (Options.Stat, by default decided by statfs's filesystem
+// type) a stat can show old attributes long after a change on the other
+// side: ~1 s through bindfs (the kernel's attribute cache), ~20 s through
+// sshfs (its own cache), up to 60 s on NFS (actimeo). There:
+//
+//   - stat uses statx with AT_STATX_FORCE_SYNC, which makes the kernel ask
+//     the filesystem (enough for bindfs, useless for sshfs's own cache);
+//   - hot files are read and hashed every interval, within
+//     [hotHashShare] (30 %) of the interval, for the whole hot window after
+//     they last changed: a read through FUSE can return old bytes for a few
+//     hundred ms, so one unchanged read proves nothing;
+//   - hot directories and the directory sweep also list the names, since
+//     a directory's mtime lies as much as a file's;
+//   - the cold sweep lists each directory and hashes every file in it, with
+//     [DefaultRemoteBudget] (10 % of wall time, which here is mostly waiting
+//     for the server, not CPU).
+//
+// Everywhere, hot files are hashed every [hotVerifyEvery] (1 s) besides:
+// tools that preserve mtime (cp -p, rsync -t, tar) can leave size and
+// mtime as they were; on local disks ctime still moves, but a FUSE
+// filesystem may pass the other side's ctime through unchanged.
+//
+// Trouble. A file that vanishes between listing and stat or read is no
+// error: its directory is rescanned and reports it removed. Symlinks are
+// never followed (a symlink is an entry whose "content" is its target
+// text), so symlink loops cannot happen; a directory that is its own
+// ancestor (a bind mount loop) is reported and not descended into. A
+// directory that cannot be read is reported once and skipped until its
+// stat changes. A root that becomes unreachable — ENOTCONN from a dead FUSE
+// daemon, EIO or ESTALE from a network server, ENOENT, or a mount point
+// that shows the directory below it again because it was unmounted — is
+// reported as an [*UnreachableError]; its index is kept, nothing is
+// reported removed, and it is retried every [retryEvery] (1 s). When it is
+// back every directory is compared with the index, content hashes deciding,
+// so a remount that renumbered every inode reports only what really changed.
+package poll
