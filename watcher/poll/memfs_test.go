@@ -12,12 +12,12 @@ import (
 // memFS is an in-memory fileSystem for the table tests: the tests set up a
 // tree, change it, and compare what the index reports with what changed.
 type memFS struct {
-	nodes map[string]*memNode
-	errs  map[string]error // returned by stat, lstat, openDir and hash of that path
-	gone  map[string]bool  // listed by the parent, but stat says ENOENT
-	now   int64            // timestamp given to changes
-	ino   uint64
-	limit int64
+	nodes  map[string]*memNode
+	errs   map[string]error // returned by stat, lstat, openDir and hash of that path
+	gone   map[string]bool  // listed by the parent, but stat says ENOENT
+	now    int64            // timestamp given to changes
+	ino    uint64
+	limit  int64
 	hashes int // hash calls
 }
 

@@ -375,4 +375,3 @@ func TestEntrySize(t *testing.T) {
 		t.Errorf("entry is %d bytes, want ≤ 56", n)
 	}
 }
-
