@@ -121,7 +121,7 @@ type Watcher struct {
 	log    interface{ Debug(string, ...any) }
 
 	files, dirs atomic.Int64
-	ticks       atomic.Int64
+	sweeps      atomic.Int64 // completed cold sweeps, for tests
 }
 
 // New indexes the given directory trees and starts polling them. The index
@@ -254,7 +254,6 @@ func (w *Watcher) loop(s *sched, interval time.Duration) {
 			return
 		case now := <-tk.C:
 			s.tick(now)
-			w.ticks.Add(1)
 			evs, errs := s.t.take()
 			for _, err := range errs {
 				w.report(err)
@@ -268,6 +267,7 @@ func (w *Watcher) loop(s *sched, interval time.Duration) {
 			}
 			w.files.Store(int64(s.t.nfiles))
 			w.dirs.Store(int64(s.t.ndirs))
+			w.sweeps.Store(s.sweeps)
 		}
 	}
 }

@@ -65,6 +65,8 @@ type sched struct {
 	cdi  int32     // directory of the cold sweep
 	cidx int       // next entry in it
 	ch   dirHandle // cdi, open during a tick
+
+	sweeps int64 // completed cold sweeps
 }
 
 func newSched(t *tree, o Options) *sched {
@@ -227,6 +229,7 @@ func (s *sched) sweepCold(el time.Duration) {
 			if int(s.cdi) >= len(t.dirs) {
 				s.closeCold()
 				s.cdi, s.cidx = 0, 0
+				s.sweeps++
 			}
 			di := s.cdi
 			if !t.live(di) || s.cidx >= len(t.dirs[di].ents) || t.dirs[di].flags&dDenied != 0 {
