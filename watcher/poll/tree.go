@@ -85,8 +85,13 @@ type rootRec struct {
 	nextTry    time.Time
 }
 
-// inoKey identifies a file across names, for rename matching.
-type inoKey struct{ dev, ino uint64 }
+// inoKey identifies a file across names, for rename matching. A rename
+// keeps the inode and the mtime; a new file that reuses a freed inode number
+// (ext4 hands them out again at once) has a new mtime.
+type inoKey struct {
+	dev, ino uint64
+	mtime    int64
+}
 
 // fileRef names a file of the index for the scheduler's hot set.
 type fileRef struct {
@@ -404,6 +409,9 @@ func (t *tree) sameNames(di int32) bool {
 func (t *tree) rescan(di int32, verify bool) {
 	fsys := t.fsOf(di)
 	path := t.dirs[di].path
+	if t.dirs[di].parent < 0 && !t.rootOK(di) {
+		return
+	}
 	h, err := fsys.openDir(path)
 	if err != nil {
 		t.dirFailed(di, err)
@@ -513,6 +521,27 @@ func (t *tree) rescan(di int32, verify bool) {
 	}
 }
 
+// rootOK checks, before a root is listed, that it is still the directory
+// it was: listing a mount point whose filesystem was unmounted would
+// report every file removed.
+func (t *tree) rootOK(di int32) bool {
+	d := &t.dirs[di]
+	r := &t.roots[d.root]
+	st, err := r.fs.stat(d.path, true)
+	switch {
+	case err != nil:
+		t.dirFailed(di, err)
+		return false
+	case r.mountPoint && st.dev == r.parentDev:
+		t.rootDown(d.root, errors.New("the filesystem was unmounted"))
+		return false
+	case st.dev != d.dev && !t.quiet:
+		t.revive(d.root, st) // rescans the root itself
+		return false
+	}
+	return true
+}
+
 // found adds a name that appeared in directory di.
 func (t *tree) found(di int32, h dirHandle, name string) (entry, bool) {
 	st, err := h.lstat(name)
@@ -535,7 +564,7 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 		return e, true
 	}
 	e.size, e.mtime, e.ctime, e.ino, e.mode = st.size, st.mtime, st.ctime, st.ino, st.mode
-	key := inoKey{t.dirs[di].dev, st.ino}
+	key := inoKey{t.dirs[di].dev, st.ino, st.mtime}
 	if isDir {
 		if a := t.ancestor(di, st); a >= 0 {
 			// A bind mount of an ancestor inside itself: never descend.
@@ -591,12 +620,14 @@ func (t *tree) vanish(di int32, e *entry, path string, dev uint64) {
 	if e.flags&fIgnored != 0 {
 		return
 	}
+	key := inoKey{dev, e.ino, e.mtime}
 	if e.child >= 0 {
+		key.mtime = t.dirs[e.child].mtime
 		t.removeDir(e.child)
 	} else if !e.isDir() {
 		t.nfiles--
 	}
-	t.emit(path, watcher.Remove, inoKey{dev, e.ino})
+	t.emit(path, watcher.Remove, key)
 }
 
 func (t *tree) removeDir(ci int32) {
