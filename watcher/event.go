@@ -105,6 +105,19 @@ type Options struct {
 	Filter *Filter
 	// Logger receives debug-level diagnostics. Nil discards them.
 	Logger *slog.Logger
+	// MaxHashSize is the largest file whose content is hashed to confirm a
+	// change; larger files are compared by size, mtime and inode. 0 means
+	// [DefaultMaxHashSize].
+	MaxHashSize int64
+}
+
+// MaxHashSizeOrDefault returns o.MaxHashSize, or [DefaultMaxHashSize] if it
+// is not positive.
+func (o Options) MaxHashSizeOrDefault() int64 {
+	if o.MaxHashSize > 0 {
+		return o.MaxHashSize
+	}
+	return DefaultMaxHashSize
 }
 
 // FilterOrDefault returns o.Filter, or a fresh default filter if it is nil.

@@ -1,6 +1,13 @@
 package watcher
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +17,14 @@ import (
 // DefaultIgnores are the gitignore patterns every watch starts with.
 var DefaultIgnores = []string{".git", "node_modules", ".hg", ".svn"}
 
+// IgnoreFile is the name of the per-directory ignore files a [Filter]
+// honours when [Filter.SetIgnoreFiles] is on.
+const IgnoreFile = ".gitignore"
+
+// maxIgnoreFile bounds how much of one ignore file is read: real ones are a
+// few KiB; a huge file of that name is not an ignore file anyone wrote.
+const maxIgnoreFile = 1 << 20
+
 // Filter decides which paths a backend ignores: gitignore-style rules, each
 // set anchored at a base directory, plus editor noise (temporary, backup,
 // swap and lock files that editors write while saving).
@@ -17,28 +32,141 @@ var DefaultIgnores = []string{".git", "node_modules", ".hg", ".svn"}
 // A Filter is safe for concurrent use; rules may be added while backends
 // consult it.
 type Filter struct {
-	mu    sync.RWMutex
-	sets  []ruleSet // sorted by base length: outer bases first
-	noise bool
+	mu          sync.RWMutex
+	sets        []ruleSet // sorted by setLess: outer bases first
+	noise       bool
+	ignoreFiles bool // honour .gitignore files (LoadIgnoreFile)
 }
 
 type ruleSet struct {
 	base  string // absolute, cleaned; "/" matches everything
+	file  bool   // read from base/.gitignore, replaced by LoadIgnoreFile
 	rules []pattern
 }
 
-// NewFilter returns a filter with no rules. If noise is true, editor noise
-// (see [IsNoise]) is ignored too.
+// setCompare orders rule sets so that later sets win: outer bases first,
+// and at the same base, rules read from a .gitignore file before rules
+// given with Add (the command line overrides the project's files).
+func setCompare(base string, file bool, s *ruleSet) int {
+	if c := len(s.base) - len(base); c != 0 {
+		return c
+	}
+	if s.file != file {
+		if s.file {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(s.base, base)
+}
+
+// NewFilter returns a filter with no rules that does not read ignore files.
+// If noise is true, editor noise (see [IsNoise]) is ignored too.
 func NewFilter(noise bool) *Filter { return &Filter{noise: noise} }
 
 // DefaultFilter returns a filter that ignores editor noise and
-// [DefaultIgnores] at any depth.
+// [DefaultIgnores] at any depth, and honours .gitignore files.
 func DefaultFilter() *Filter {
 	f := NewFilter(true)
+	f.ignoreFiles = true
 	if err := f.Add(string(filepath.Separator), DefaultIgnores...); err != nil {
 		panic(err) // the defaults are constants and compile
 	}
 	return f
+}
+
+// SetIgnoreFiles turns honouring of .gitignore files on or off. Turning it
+// off drops the rules already read from such files.
+func (f *Filter) SetIgnoreFiles(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ignoreFiles = on
+	if !on {
+		f.sets = slices.DeleteFunc(f.sets, func(s ruleSet) bool { return s.file })
+	}
+}
+
+// IgnoreFiles reports whether the filter honours .gitignore files.
+func (f *Filter) IgnoreFiles() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.ignoreFiles
+}
+
+// LoadIgnoreFile reads dir/.gitignore, if the filter honours ignore files,
+// and makes its patterns the rules anchored at dir, replacing those read
+// from there before; a missing file drops them. Backends call it for each
+// directory they list, before matching the directory's entries (so ignored
+// directories are never descended into), and again when the file changes.
+// Rules from files are weaker than rules given with [Filter.Add] for the
+// same directory, and rules of deeper directories win, as in git.
+//
+// Lines that are not valid patterns are skipped and reported in the error;
+// the valid ones still apply. LoadIgnoreFile reads a file: never call it
+// on a goroutine that must not block.
+func (f *Filter) LoadIgnoreFile(dir string) error {
+	if !f.IgnoreFiles() {
+		return nil
+	}
+	dir = filepath.Clean(dir)
+	name := filepath.Join(dir, IgnoreFile)
+	var rules []pattern
+	var bad []error
+	data, err := readLimited(name, maxIgnoreFile)
+	switch {
+	case err == nil:
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(nil, maxIgnoreFile)
+		for sc.Scan() {
+			p, ok, perr := compilePattern(strings.TrimSuffix(sc.Text(), "\r"))
+			if perr != nil {
+				bad = append(bad, perr)
+				continue
+			}
+			if ok {
+				rules = append(rules, p)
+			}
+		}
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, errNotRegular):
+		// No file (or a directory of that name): no rules.
+	default:
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	f.mu.Lock()
+	i, found := slices.BinarySearchFunc(f.sets, dir, func(s ruleSet, b string) int { return setCompare(b, true, &s) })
+	switch {
+	case len(rules) == 0 && found:
+		f.sets = slices.Delete(f.sets, i, i+1)
+	case len(rules) == 0:
+	case found:
+		f.sets[i].rules = rules
+	default:
+		f.sets = slices.Insert(f.sets, i, ruleSet{base: dir, file: true, rules: rules})
+	}
+	f.mu.Unlock()
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: %w", name, errors.Join(bad...))
+	}
+	return nil
+}
+
+var errNotRegular = errors.New("not a regular file")
+
+// readLimited reads at most limit bytes of the regular file name.
+func readLimited(name string, limit int64) ([]byte, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errNotRegular
+	}
+	return io.ReadAll(io.LimitReader(fh, limit))
 }
 
 // Add adds gitignore-style patterns anchored at the directory base: a
@@ -63,12 +191,7 @@ func (f *Filter) Add(base string, patterns ...string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	i, found := slices.BinarySearchFunc(f.sets, base, func(s ruleSet, b string) int {
-		if c := len(s.base) - len(b); c != 0 {
-			return c
-		}
-		return strings.Compare(s.base, b)
-	})
+	i, found := slices.BinarySearchFunc(f.sets, base, func(s ruleSet, b string) int { return setCompare(b, false, &s) })
 	if found {
 		f.sets[i].rules = append(f.sets[i].rules, rules...)
 		return nil

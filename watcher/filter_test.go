@@ -1,6 +1,11 @@
 package watcher
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func TestFilterIgnored(t *testing.T) {
 	f := DefaultFilter()
@@ -72,5 +77,109 @@ func TestOpString(t *testing.T) {
 		if got := tc.op.String(); got != tc.want {
 			t.Errorf("%d.String() = %q, want %q", tc.op, got, tc.want)
 		}
+	}
+}
+
+func TestFilterIgnoreFiles(t *testing.T) {
+	root := t.TempDir()
+	writeFile := func(rel, data string) {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(".gitignore", "# built output\ndist/\n*.tmp\n!keep.tmp\n/only-top.txt\n[!a]x.log\nspace\\ \r\n")
+	writeFile("sub/.gitignore", "local.txt\n!*.tmp\n")
+	f := DefaultFilter()
+	if err := f.Add(root, "cli.txt", "!cli-keep.tmp"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{root, filepath.Join(root, "sub")} {
+		if err := f.LoadIgnoreFile(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		rel   string
+		isDir bool
+		want  bool
+	}{
+		{"dist", true, true},
+		{"dist/app.js", false, true},
+		{"x/dist/app.js", false, true},
+		{"a.tmp", false, true},
+		{"keep.tmp", false, false},
+		{"cli-keep.tmp", false, false}, // -ignore beats the project's file
+		{"cli.txt", false, true},
+		{"only-top.txt", false, true},
+		{"sub/only-top.txt", false, false},
+		{"bx.log", false, true},
+		{"ax.log", false, false},
+		{"space ", false, true},
+		{"sub/local.txt", false, true},
+		{"local.txt", false, false},
+		{"sub/b.tmp", false, false}, // the deeper file re-includes
+		{"index.html", false, false},
+		{".gitignore", false, false},
+	}
+	check := func(f *Filter) {
+		t.Helper()
+		for _, tc := range tests {
+			if got := f.Ignored(filepath.Join(root, tc.rel), tc.isDir); got != tc.want {
+				t.Errorf("Ignored(%s, dir=%v) = %v, want %v", tc.rel, tc.isDir, got, tc.want)
+			}
+		}
+	}
+	check(f)
+
+	// Loading again replaces, never duplicates; removing the file drops its
+	// rules.
+	if err := f.LoadIgnoreFile(root); err != nil {
+		t.Fatal(err)
+	}
+	check(f)
+	if err := os.Remove(filepath.Join(root, ".gitignore")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.LoadIgnoreFile(root); err != nil {
+		t.Fatal(err)
+	}
+	if f.Ignored(filepath.Join(root, "dist/app.js"), false) {
+		t.Error("rules of a removed .gitignore still apply")
+	}
+	if !f.Ignored(filepath.Join(root, "cli.txt"), false) {
+		t.Error("removing .gitignore dropped the -ignore rules")
+	}
+
+	// Turned off, the files are not read.
+	g := DefaultFilter()
+	g.SetIgnoreFiles(false)
+	if err := g.LoadIgnoreFile(filepath.Join(root, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	if g.Ignored(filepath.Join(root, "sub/local.txt"), false) || g.IgnoreFiles() {
+		t.Error("SetIgnoreFiles(false) still honours .gitignore")
+	}
+	if NewFilter(true).IgnoreFiles() {
+		t.Error("NewFilter reads ignore files")
+	}
+}
+
+func TestFilterBadIgnoreFileLine(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, ".gitignore"), []byte("[a-\n*.log\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := DefaultFilter()
+	err := f.LoadIgnoreFile(root)
+	if err == nil || !strings.Contains(err.Error(), "[a-") {
+		t.Errorf("err = %v, want one naming the bad line", err)
+	}
+	if !f.Ignored(filepath.Join(root, "x.log"), false) {
+		t.Error("the valid line was dropped with the bad one")
 	}
 }

@@ -41,10 +41,13 @@ func compilePattern(line string) (p pattern, ok bool, err error) {
 		line = strings.TrimPrefix(line, "/")
 	}
 	p.segs = strings.Split(line, "/")
-	for _, s := range p.segs {
+	for i, s := range p.segs {
 		if s == "**" {
 			continue
 		}
+		// gitignore negates a class with "[!...]", path.Match with "[^...]".
+		s = strings.ReplaceAll(s, "[!", "[^")
+		p.segs[i] = s
 		if _, err := path.Match(s, ""); err != nil {
 			return p, false, fmt.Errorf("ignore pattern %q: %w", p.text, err)
 		}
