@@ -5,11 +5,19 @@
 //
 // It keeps an index of every file — size, mtime, ctime, inode, mode and the
 // xxhash of the content — and reports Create, Write, Remove and Rename
-// (when an inode left one name and appeared under another in the same
-// pass). Stat comes first; the content is read and hashed only to confirm a
-// stat change, or where the stat cannot be trusted. A stat change with the
-// same content hash is no change, so the events are already verified: the
-// poller does not implement [watcher.Verifier].
+// (when an inode left one name and appeared under another, with the same
+// mtime, in the same pass) of files; directories themselves are not
+// reported (a new directory reports the files in it, a removed or renamed
+// one the files that were in it). Stat comes first; the content is read and
+// hashed only to confirm a stat change, or where the stat cannot be
+// trusted. A stat change with the same content hash is no change, so the
+// events are verified already: [Watcher.Verify] does no I/O and only turns
+// Rename into Remove, the net effect a build needs.
+//
+// Ignore rules come from Options.Filter, including .gitignore files when
+// the filter honours them: a directory's .gitignore is read before its
+// entries are matched, and again when it changes. Ignored directories are
+// never listed.
 //
 // [New] indexes the trees synchronously (the baseline), so any change made
 // after it returns is reported. One goroutine does everything afterwards.

@@ -12,7 +12,10 @@ import (
 	"github.com/reloadd/reloadd/watcher"
 )
 
-var _ watcher.Watcher = (*Watcher)(nil)
+var (
+	_ watcher.Watcher  = (*Watcher)(nil)
+	_ watcher.Verifier = (*Watcher)(nil)
+)
 
 // Defaults for [Options]; the reasons are in the package's design notes.
 const (
@@ -73,9 +76,6 @@ type Options struct {
 	// means DefaultColdBudget, or DefaultRemoteBudget if any root's stat is
 	// distrusted.
 	ColdBudget float64
-	// MaxHashSize is the largest file hashed; bigger ones are compared by
-	// stat. 0 means watcher.DefaultMaxHashSize.
-	MaxHashSize int64
 }
 
 func (o Options) withDefaults() Options {
@@ -90,9 +90,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ColdPeriod <= 0 {
 		o.ColdPeriod = DefaultColdPeriod
-	}
-	if o.MaxHashSize <= 0 {
-		o.MaxHashSize = watcher.DefaultMaxHashSize
 	}
 	return o
 }
@@ -162,7 +159,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 			racy = racyRemote
 			anyRemote = true
 		}
-		fsys := osFS{force: !trusted, limit: o.MaxHashSize}
+		fsys := osFS{force: !trusted, limit: o.MaxHashSizeOrDefault()}
 		if err := t.addRoot(r, fsys, !trusted, fstype, racy); err != nil {
 			return nil, fmt.Errorf("poll: watch %s: %w", r, unwrapPath(err))
 		}
@@ -222,6 +219,21 @@ func (w *Watcher) WatchedDirs() int { return int(w.dirs.Load()) }
 
 // WatchedFiles returns the number of files (non-directories) in the index.
 func (w *Watcher) WatchedFiles() int { return int(w.files.Load()) }
+
+// Verify implements watcher.Verifier. The poller's events are verified
+// already (content hashes decide), so Verify does no I/O: it only turns
+// Rename into Remove, the net effect for a build (the renamed file's new
+// name is reported as a Create of its own).
+func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
+	out := make([]watcher.Event, 0, len(batch))
+	for _, ev := range batch {
+		if ev.Op.Has(watcher.Rename) {
+			ev.Op = ev.Op&^watcher.Rename | watcher.Remove
+		}
+		out = append(out, ev)
+	}
+	return out
+}
 
 // Close stops polling and waits for the loop to finish. It is idempotent.
 func (w *Watcher) Close() error {

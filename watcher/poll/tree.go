@@ -43,6 +43,7 @@ const (
 	dRacy                     // mtime too close to the last check to trust "unchanged"
 	dDenied                   // could not be read; reported once
 	dDirty                    // queued for a full rescan
+	dListed                   // listed at least once
 )
 
 // dirRec is one watched directory: its own stat and its entries sorted by
@@ -425,6 +426,7 @@ func (t *tree) rescan(di int32, verify bool) {
 	}
 	t.dirs[di].flags &^= dDenied | dDirty
 	slices.Sort(names)
+	refilter := t.ignoreChanged(di, h, names)
 	old := t.dirs[di].ents
 	oldNames := t.dirs[di].names
 	dev := t.dirs[di].dev
@@ -469,12 +471,21 @@ func (t *tree) rescan(di int32, verify bool) {
 			e, name := old[i], names[j]
 			i++
 			j++
+			p := join(path, name)
+			if refilter {
+				if e2, ok, again := t.refilter(di, h, e, name); again {
+					if ok {
+						keep(e2, name)
+					}
+					listed = true
+					continue
+				}
+			}
 			if e.flags&fIgnored != 0 {
 				keep(e, name)
 				continue
 			}
 			st, err := h.lstat(name)
-			p := join(path, name)
 			switch {
 			case err != nil && isGone(err):
 				t.vanish(di, &e, p, dev)
@@ -516,9 +527,73 @@ func (t *tree) rescan(di int32, verify bool) {
 	d := &t.dirs[di]
 	d.ents = ents
 	d.names = string(blob)
+	d.flags |= dListed
 	if listed && !t.quiet {
 		t.chdirs = append(t.chdirs, di)
 	}
+}
+
+// ignoreChanged (re)reads directory di's .gitignore before its entries are
+// matched, when the filter honours ignore files and the file is new,
+// changed or gone. It reports whether existing entries must be matched
+// again.
+func (t *tree) ignoreChanged(di int32, h dirHandle, names []string) bool {
+	if !t.filter.IgnoreFiles() {
+		return false
+	}
+	_, has := slices.BinarySearch(names, watcher.IgnoreFile)
+	d := &t.dirs[di]
+	i, had := d.find(watcher.IgnoreFile)
+	switch {
+	case d.flags&dListed == 0:
+		if !has {
+			return false
+		}
+	case has != had:
+	case !has:
+		return false
+	default:
+		st, err := h.lstat(watcher.IgnoreFile)
+		if err != nil {
+			return false
+		}
+		e := &d.ents[i]
+		if st.size == e.size && st.mtime == e.mtime && st.ctime == e.ctime && st.ino == e.ino {
+			return false
+		}
+	}
+	t.loadIgnore(d.path)
+	return d.flags&dListed != 0
+}
+
+func (t *tree) loadIgnore(dir string) {
+	if err := t.filter.LoadIgnoreFile(dir); err != nil {
+		t.report(fmt.Errorf("poll: %w", err))
+	}
+}
+
+// refilter matches an existing entry again after the directory's ignore
+// rules changed. If the verdict flipped it returns again=true and the
+// entry to keep, if any: a newly ignored entry is dropped without a report
+// (it is ignored now), a newly un-ignored one is added as if it appeared.
+func (t *tree) refilter(di int32, h dirHandle, e entry, name string) (entry, bool, bool) {
+	p := join(t.dirs[di].path, name)
+	if e.flags&fIgnored != 0 {
+		st, err := h.lstat(name)
+		if err != nil || t.filter.Match(p, st.mode.IsDir()) {
+			return e, true, false
+		}
+		ne, ok := t.foundStat(di, name, st)
+		return ne, ok, true
+	}
+	if !t.filter.Match(p, e.isDir()) {
+		return e, true, false
+	}
+	quiet := t.quiet
+	t.quiet = true
+	t.vanish(di, &e, p, t.dirs[di].dev)
+	t.quiet = quiet
+	return entry{child: -1, flags: fIgnored}, true, true
 }
 
 // rootOK checks, before a root is listed, that it is still the directory
@@ -564,7 +639,6 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 		return e, true
 	}
 	e.size, e.mtime, e.ctime, e.ino, e.mode = st.size, st.mtime, st.ctime, st.ino, st.mode
-	key := inoKey{t.dirs[di].dev, st.ino, st.mtime}
 	if isDir {
 		if a := t.ancestor(di, st); a >= 0 {
 			// A bind mount of an ancestor inside itself: never descend.
@@ -573,8 +647,7 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 		}
 		ci := t.newDir(p, di, t.dirs[di].root, st)
 		e.child = ci
-		t.emit(p, watcher.Create, key)
-		t.rescan(ci, false)
+		t.rescan(ci, false) // reports the files in it
 		return e, true
 	}
 	if hashable(st.mode) && (!t.quiet || time.Now().Before(t.hashUntil)) {
@@ -593,7 +666,7 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 		e.flags |= fRacy
 	}
 	t.nfiles++
-	t.emit(p, watcher.Create, key)
+	t.emit(p, watcher.Create, inoKey{t.dirs[di].dev, st.ino, st.mtime})
 	if !t.quiet {
 		t.changed = append(t.changed, fileRef{dir: di, gen: t.dirs[di].gen, name: name})
 	}
@@ -614,20 +687,19 @@ func (t *tree) ancestor(di int32, st fstat) int32 {
 	return -1
 }
 
-// vanish reports the entry at path, in directory di, as gone: a directory
-// with everything below it.
+// vanish reports the entry at path, in directory di, as gone: for a
+// directory, every file below it. Directories themselves are not reported:
+// a build cares about files, and an empty directory is no change.
 func (t *tree) vanish(di int32, e *entry, path string, dev uint64) {
-	if e.flags&fIgnored != 0 {
-		return
-	}
-	key := inoKey{dev, e.ino, e.mtime}
-	if e.child >= 0 {
-		key.mtime = t.dirs[e.child].mtime
+	switch {
+	case e.flags&fIgnored != 0:
+	case e.child >= 0:
 		t.removeDir(e.child)
-	} else if !e.isDir() {
+	case e.isDir(): // a directory not descended into (a loop)
+	default:
 		t.nfiles--
+		t.emit(path, watcher.Remove, inoKey{dev, e.ino, e.mtime})
 	}
-	t.emit(path, watcher.Remove, key)
 }
 
 func (t *tree) removeDir(ci int32) {
@@ -635,6 +707,9 @@ func (t *tree) removeDir(ci int32) {
 	for i := range d.ents {
 		e := d.ents[i]
 		t.vanish(ci, &e, join(d.path, d.name(&e)), d.dev)
+	}
+	if _, ok := d.find(watcher.IgnoreFile); ok {
+		t.loadIgnore(d.path) // the file is gone: drops its rules
 	}
 	t.dirs[ci] = dirRec{}
 	t.free = append(t.free, ci)
