@@ -8,7 +8,7 @@ func checkSupported(c *config) error {
 		return usagef("-proxy: not yet supported")
 	case c.run != "":
 		return usagef("-run: not yet supported")
-	case c.watch == "poll" || c.watch == "hybrid":
+	case c.watch == "hybrid":
 		return usagef("-watch %s: not yet supported (auto watches natively for now)", c.watch)
 	case c.check:
 		return usagef("-check: not yet supported")
