@@ -42,23 +42,31 @@
 //  4. The cold rest — every file — is swept, a slice per tick, so that the
 //     sweep takes Options.ColdPeriod ([DefaultColdPeriod], 2 s) on a small
 //     tree, but never more than Options.ColdBudget ([DefaultColdBudget],
-//     2 % of one core) of time. This catches in-place writes to files
-//     nobody touched for a while. A stat costs ~1.5 µs here, so 100k files
-//     cost ~150 ms a sweep: at 2 % the sweep takes ~7.5 s, i.e. such a
-//     change is seen after ~3.7 s on average. Together with the directory
-//     sweep and the runtime, idle polling of 100k files stays under 3 % of
-//     a core. Reading the directory once per sweep slice and stat'ing
-//     relative to its descriptor (fstatat/statx) saves the path walk.
+//     2 % of one core, counted in wall time) of time. This catches in-place
+//     writes to files nobody touched for a while. A stat of one of 100k
+//     files costs ~1.7–1.9 µs of CPU here (BenchmarkColdSweep100k: the
+//     kernel's lookups miss the CPU caches on a tree that large), so a
+//     sweep costs ~180 ms: at 2 % it takes ~9 s, and such a change is seen
+//     after ~4.5 s on average (target ≤ 5 s). With the directory sweep and
+//     the Go runtime, idle polling of 100k files then costs ~2.5 % of a
+//     core (target ≤ 3 %); a larger budget would trade that margin for
+//     faster cold detection. The sweep lists nothing: it stats each entry
+//     relative to its directory's descriptor (statx on a dirfd, without
+//     allocating), which saves the path walk.
 //
 // No goroutine or timer per file or directory: the index is a table of
 // directories, each with its entries sorted by name, fixed-size (56 bytes)
 // and all names of a directory in one string; the hot set is a small map.
 //
 // Baseline hashing. New hashes files while building the index for up to
-// [baselineHashBudget] (1 s), so small and medium trees are fully hashed when
-// it returns; the rest is hashed by the cold sweep, within its budget. Until
-// a file has a hash, a stat change of it is reported as a change (nothing
-// can prove otherwise).
+// [baselineHashBudget] (1 s: ~100k small files with a warm page cache), so
+// small and medium trees are fully hashed when it returns. The rest is
+// hashed once, in the background, by a fill pass within [fillBudget] (25 %
+// of wall time: a one-time indexing cost, mostly disk reads when the page
+// cache is cold), kept apart from the sweeps so that their cadence does not
+// suffer. The fill pass stats a file before and after reading it and keeps
+// the hash only if the stat did not move. Until a file has a hash, a stat
+// change of it is reported as a change (nothing can prove otherwise).
 //
 // Racy entries (git's racy-clean rule). Two writes within one timestamp
 // tick (4 ms on this kernel) leave mtime and ctime unchanged, and maybe the

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,6 +42,31 @@ func statx(dirfd int, name string, flags int) (fstat, error) {
 		}
 		break
 	}
+	return fromStatx(&sx), nil
+}
+
+// statxAt is statx of name relative to dirfd without allocating: the name
+// is copied into *buf with its terminating NUL. The cold sweep makes ~100k
+// of these per pass; unix.Statx's allocation per call cost ~13 % of it.
+func statxAt(dirfd int, name string, flags int, buf *[]byte) (fstat, error) {
+	b := append(append((*buf)[:0], name...), 0)
+	*buf = b
+	var sx unix.Statx_t
+	for {
+		_, _, errno := syscall.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(&b[0])),
+			uintptr(flags), uintptr(statxMask), uintptr(unsafe.Pointer(&sx)), 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return fstat{}, &fs.PathError{Op: "statx", Path: name, Err: errno}
+		}
+		break
+	}
+	return fromStatx(&sx), nil
+}
+
+func fromStatx(sx *unix.Statx_t) fstat {
 	return fstat{
 		size:  int64(sx.Size),
 		mtime: sx.Mtime.Sec*1e9 + int64(sx.Mtime.Nsec),
@@ -47,7 +74,7 @@ func statx(dirfd int, name string, flags int) (fstat, error) {
 		ino:   sx.Ino,
 		dev:   unix.Mkdev(sx.Dev_major, sx.Dev_minor),
 		mode:  fileMode(uint32(sx.Mode)),
-	}, nil
+	}
 }
 
 // fileMode converts st_mode to fs.FileMode (type bits and permissions).
@@ -77,6 +104,7 @@ type linuxDir struct {
 	f     *os.File
 	fd    int
 	flags int
+	buf   []byte // statxAt's name buffer
 }
 
 func (o osFS) openDir(path string) (dirHandle, error) {
@@ -89,7 +117,7 @@ func (o osFS) openDir(path string) (dirHandle, error) {
 
 func (d *linuxDir) names() ([]string, error) { return d.f.Readdirnames(-1) }
 
-func (d *linuxDir) lstat(name string) (fstat, error) { return statx(d.fd, name, d.flags) }
+func (d *linuxDir) lstat(name string) (fstat, error) { return statxAt(d.fd, name, d.flags, &d.buf) }
 
 func (d *linuxDir) close() { d.f.Close() }
 

@@ -37,6 +37,7 @@ const (
 	racyRemote         = 2 * time.Second
 	retryEvery         = time.Second
 	baselineHashBudget = time.Second
+	fillBudget         = 0.25
 	// eventBuffer is the Events channel's capacity: a large checkout's
 	// burst fits while the consumer folds events into a batch.
 	eventBuffer = 4096

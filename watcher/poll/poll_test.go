@@ -131,7 +131,7 @@ func mustWrite(t *testing.T, path, data string) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,13 @@ type sched struct {
 	ch   dirHandle // cdi, open during a tick
 
 	sweeps int64 // completed cold sweeps
+
+	// The fill pass hashes what the baseline left unhashed, once.
+	fill       pacer
+	fdi        int32
+	fidx       int
+	filledPass int  // files the current fill pass had to do
+	filled     bool // a whole pass found nothing to do
 }
 
 func newSched(t *tree, o Options) *sched {
@@ -79,6 +86,7 @@ func newSched(t *tree, o Options) *sched {
 		hotDirs:  make(map[int32]hotDir),
 		dirs:     pacer{period: o.DirPeriod, budget: dirBudget},
 		cold:     pacer{period: o.ColdPeriod, budget: o.ColdBudget},
+		fill:     pacer{budget: fillBudget},
 	}
 }
 
@@ -142,6 +150,7 @@ func (s *sched) tick(now time.Time) {
 
 	s.sweepDirs(el)
 	s.sweepCold(el)
+	s.sweepFill(el)
 	t.rescanDirty()
 	s.absorb(now)
 }
@@ -262,12 +271,51 @@ func (s *sched) sweepCold(el time.Duration) {
 				}
 				s.ch = h
 			}
-			t.checkFile(di, s.cidx, s.ch, false, true)
+			t.checkFile(di, s.cidx, s.ch, false, false)
 			s.cidx++
 			s.cold.quota--
 			n++
 		}
 		s.cold.credit -= time.Since(t0)
+	}
+}
+
+// sweepFill hashes, within fillBudget, the files the baseline had no time
+// to hash, so that a later touch of them can be told from a change. It
+// stops for good after a pass that found nothing to do: files that appear
+// later are hashed when they are found.
+func (s *sched) sweepFill(el time.Duration) {
+	if s.filled {
+		return
+	}
+	t := s.t
+	s.fill.credit = min(s.fill.credit+time.Duration(s.fill.budget*float64(el)), time.Duration(s.fill.budget*float64(creditCap)))
+	steps := 0
+	for s.fill.credit > 0 && steps <= len(t.dirs)+t.nfiles {
+		t0 := time.Now()
+		for n := 0; n < chunk; steps++ {
+			if int(s.fdi) >= len(t.dirs) {
+				if s.filledPass == 0 {
+					s.filled = true
+					return
+				}
+				s.fdi, s.fidx, s.filledPass = 0, 0, 0
+			}
+			if !t.live(s.fdi) || s.fidx >= len(t.dirs[s.fdi].ents) {
+				s.fdi++
+				s.fidx = 0
+				continue
+			}
+			if t.fillHash(s.fdi, s.fidx) {
+				s.filledPass++
+				n++
+			}
+			s.fidx++
+			if steps > len(t.dirs)+t.nfiles {
+				break
+			}
+		}
+		s.fill.credit -= time.Since(t0)
 	}
 }
 

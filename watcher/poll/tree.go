@@ -289,7 +289,7 @@ type check struct {
 //     as a change, since nothing can prove otherwise.
 //   - larger than the hash limit: size, mtime or inode decide.
 func judge(e *entry, st fstat, c check, hash func() (uint64, bool, error)) (changed bool, err error) {
-	same := e.size == st.size && e.mtime == st.mtime && e.ctime == st.ctime && e.ino == st.ino && e.mode == st.mode
+	same := sameStat(e, st)
 	look := !same || e.flags&fRacy != 0 || c.verify || (c.fill && e.flags&(fHashed|fBig) == 0)
 	if look {
 		if hashable(st.mode) {
@@ -441,7 +441,7 @@ func (t *tree) rescan(di int32, verify bool) {
 		blob = append(blob, name...)
 		ents = append(ents, e)
 	}
-	c := t.check(di, verify, true)
+	c := t.check(di, verify, false)
 	listed := false
 	i, j := 0, 0
 	for i < len(old) || j < len(names) {
@@ -752,6 +752,46 @@ func (t *tree) checkFile(di int32, i int, h dirHandle, verify, fill bool) {
 		t.emit(p, watcher.Write, inoKey{})
 		t.changed = append(t.changed, fileRef{dir: di, gen: d.gen, name: name})
 	}
+}
+
+// fillHash records the hash of the file at ents[i] of directory di if it
+// has none yet (the baseline ran out of time), without reporting anything.
+// The stat is taken before and after reading: if it moved, the file is
+// being changed, and the hash is not recorded (the next look reports the
+// change). It reports whether there was anything to do.
+func (t *tree) fillHash(di int32, i int) bool {
+	d := &t.dirs[di]
+	e := &d.ents[i]
+	if e.flags&(fHashed|fBig|fIgnored) != 0 || !hashable(e.mode) {
+		return false
+	}
+	p := join(d.path, d.name(e))
+	fsys := t.fsOf(di)
+	st, err := fsys.stat(p, false)
+	if err != nil || !sameStat(e, st) {
+		return true // the regular looks handle it
+	}
+	sum, ok, err := fsys.hash(p, st.mode)
+	if err != nil {
+		if !isGone(err) {
+			e.flags |= fBig // unreadable: compare by stat, do not retry
+		}
+		return true
+	}
+	if st2, err := fsys.stat(p, false); err != nil || st2 != st {
+		return true
+	}
+	if ok {
+		e.hash = sum
+		e.flags |= fHashed
+	} else {
+		e.flags |= fBig
+	}
+	return true
+}
+
+func sameStat(e *entry, st fstat) bool {
+	return e.size == st.size && e.mtime == st.mtime && e.ctime == st.ctime && e.ino == st.ino && e.mode == st.mode
 }
 
 func (t *tree) fileFailed(di int32, err error) {

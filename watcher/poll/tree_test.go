@@ -375,3 +375,50 @@ func TestEntrySize(t *testing.T) {
 		t.Errorf("entry is %d bytes, want ≤ 56", n)
 	}
 }
+
+// TestFillHash: files the baseline left unhashed get a hash in the
+// background; a file that changes while it is read keeps none, so the
+// change is still reported.
+func TestFillHash(t *testing.T) {
+	m := newMemFS()
+	m.write("/r/a", "a")
+	m.write("/r/b", "b")
+	tr := newTree(watcher.DefaultFilter())
+	tr.now = time.Unix(0, m.now+10*sec)
+	if err := tr.addRoot("/r", m, false, "mem", racyLocal); err != nil { // hashes nothing
+		t.Fatal(err)
+	}
+	sneaky := &changingFS{memFS: m, path: "/r/b", data: "B!"}
+	tr.roots[0].fs = sneaky
+	d := &tr.dirs[tr.roots[0].dir]
+	for i := range d.ents {
+		if !tr.fillHash(tr.roots[0].dir, i) {
+			t.Errorf("%s: nothing to do", d.name(&d.ents[i]))
+		}
+	}
+	if tr.fillHash(tr.roots[0].dir, 0) {
+		t.Error("hashed twice")
+	}
+	m.now += 20 * sec
+	m.write("/r/a", "a") // touch: a is hashed now, so no change
+	tr.now = time.Unix(0, m.now+10*sec)
+	tr.scanAll(false)
+	if evs, _ := tr.take(); !slices.Equal(evStrings(evs), []string{"WRITE /r/b"}) {
+		t.Errorf("events = %v, want only b, which changed while the fill pass read it", evStrings(evs))
+	}
+}
+
+// changingFS rewrites one file while it is being hashed.
+type changingFS struct {
+	*memFS
+	path, data string
+}
+
+func (c *changingFS) hash(p string, mode fs.FileMode) (uint64, bool, error) {
+	sum, ok, err := c.memFS.hash(p, mode)
+	if p == c.path && c.data != "" {
+		c.memFS.write(p, c.data)
+		c.data = ""
+	}
+	return sum, ok, err
+}
