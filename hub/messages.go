@@ -45,14 +45,38 @@ const (
 	TypeReloaded      = "reloaded"
 )
 
-// Reloaded is what a client reports after the page it reloaded has loaded.
-// Times are milliseconds since the change was first seen (changed_at),
-// measured with the browser's clock; zero when unknown.
+// Reloaded is what a client reports after the page it reloaded has loaded,
+// or after it swapped stylesheets or images in place. Times are milliseconds
+// since the change was first seen (changed_at); zero when unknown.
+//
+// The browser measures them with its own clock, which on another device can
+// be off by seconds. So the client also reports Received, when the
+// build_complete arrived, and the hub re-bases the other times on its own
+// clock before passing the report on: the part from changed_at until the
+// message was sent is the server's measurement, the part after it the
+// browser's (both clocks agree on durations). Received is then the server's
+// figure for changed_at → sent.
 type Reloaded struct {
 	Type             string  `json:"type"` // "reloaded"
 	Build            int64   `json:"build"`
 	NavigationStart  float64 `json:"navigation_start"`
 	DOMContentLoaded float64 `json:"dom_content_loaded"`
 	Load             float64 `json:"load"`
+	Received         float64 `json:"received,omitempty"`
 	CSSSwap          bool    `json:"css_swap,omitempty"`
+	ImgSwap          bool    `json:"img_swap,omitempty"`
+}
+
+// maxReportMS bounds the times a report may carry: anything beyond a day
+// is a broken clock or a forged report, not a measurement.
+const maxReportMS = 24 * 60 * 60 * 1000
+
+// sane reports whether every time in r is within reason.
+func (r *Reloaded) sane() bool {
+	for _, v := range []float64{r.NavigationStart, r.DOMContentLoaded, r.Load, r.Received} {
+		if v < -maxReportMS || v > maxReportMS {
+			return false
+		}
+	}
+	return true
 }

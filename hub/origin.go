@@ -70,3 +70,19 @@ func hostname(host string) string {
 	}
 	return strings.Trim(host, "[]")
 }
+
+// IsExtensionOrigin reports whether origin belongs to a browser extension
+// (chrome-extension://, moz-extension://, safari-web-extension://, and
+// Edge's and old Safari's schemes). The LiveReload browser extensions
+// connect from such origins; reloadd accepts them on /livereload only.
+func IsExtensionOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "chrome-extension", "moz-extension", "safari-web-extension", "safari-extension", "ms-browser-extension":
+		return true
+	}
+	return false
+}

@@ -1,33 +1,61 @@
-// reloadd browser client. Served at /_reloadd/client.js and injected into
-// every HTML page reloadd serves or proxies. No dependencies, no build step.
+// reloadd browser client. Served at /_reloadd/client.js (and at
+// /livereload.js, for pages written for LiveReload) and injected into every
+// HTML page reloadd serves or proxies. No dependencies, no build step, and
+// no console output: a dev tool must not clutter the page's console.
 (function () {
   "use strict";
-  if (window.__reloadd) return; // injected twice (e.g. a page that includes it itself)
+  if (window.__reloadd) return; // loaded twice (e.g. injected into a page that includes it itself)
 
   var script = document.currentScript;
   var base = new URL(script ? script.src : "/_reloadd/client.js", location.href);
-  var wsURL = new URL("ws", base); // sibling of client.js: /_reloadd/ws
+  // The socket is the sibling of client.js (/_reloadd/ws), which keeps
+  // working behind a proxy that mounts reloadd under a prefix. Loaded as
+  // /livereload.js, the client talks to the same server's /_reloadd/ws.
+  var wsURL = /\/livereload\.js$/.test(base.pathname) ? new URL("/_reloadd/ws", base) : new URL("ws", base);
   wsURL.protocol = base.protocol === "https:" ? "wss:" : "ws:";
 
-  // What this page was loaded with. The server stamps them on the script tag;
-  // when it could not, the first hello stands in.
+  // What this page was loaded with. The server stamps them on the script
+  // tag; when it could not, the first hello stands in.
   var page = {
-    epoch: script && script.dataset.epoch || null,
+    epoch: (script && script.dataset.epoch) || null,
     build: script && script.dataset.build ? Number(script.dataset.build) : null
   };
 
-  var KEY = "reloadd:pending";
-  var MIN_DELAY = 100, MAX_DELAY = 3000; // backoff bounds, ms
-  var delay = MIN_DELAY;
-  var socket = null, timer = null, reloading = false, failures = 0;
+  // Reconnect backoff, ms: the first retry comes fast (a restarting server
+  // is usually back within a fraction of a second), then doubles up to a
+  // few seconds. Each wait is jittered (half fixed, half random) so that
+  // many tabs do not reconnect in lockstep.
+  var MIN_DELAY = 100, MAX_DELAY = 3000;
+  // The "rebuilding…" indicator appears only for builds that take longer
+  // than this, so that fast builds do not flicker.
+  var INDICATOR_DELAY = 150;
+  // A swapped stylesheet or image that never loads is given up on after this.
+  var SWAP_TIMEOUT = 5000;
+  var KEY = "reloadd:pending"; // sessionStorage: timing of the reload in flight
 
-  var state = { connected: false, hellos: 0, reconnects: 0, cssSwaps: 0, imgSwaps: 0 };
-  window.__reloadd = state; // for tests and the curious
+  var delay = MIN_DELAY;
+  var socket = null, timer = null, reloading = false;
+
+  // Visible state, for tests and the curious.
+  var state = {
+    connected: false, // a socket is open
+    paused: false,    // not reconnecting: the tab is hidden or offline
+    attempts: 0,      // WebSocket connections attempted
+    hellos: 0,
+    cssSwaps: 0,
+    imgSwaps: 0
+  };
+  window.__reloadd = state;
+
+  function hidden() { return document.visibilityState === "hidden"; }
+  function offline() { return navigator.onLine === false; }
 
   function connect() {
     timer = null;
     if (socket || reloading) return;
-    if (document.visibilityState === "hidden" || navigator.onLine === false) return; // resumed by listeners
+    if (hidden() || offline()) { state.paused = true; return; } // resumed by the listeners below
+    state.paused = false;
+    state.attempts++;
     var ws;
     try {
       ws = new WebSocket(wsURL.href);
@@ -36,9 +64,7 @@
       return;
     }
     socket = ws;
-    ws.onopen = function () {
-      state.connected = true;
-    };
+    ws.onopen = function () { state.connected = true; };
     ws.onmessage = function (ev) {
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
@@ -47,47 +73,56 @@
     ws.onclose = function () {
       if (socket !== ws) return;
       socket = null;
-      if (state.connected) {
-        state.connected = false;
-        delay = MIN_DELAY;
-      }
-      failures++;
+      if (state.connected) delay = MIN_DELAY; // it was up: retry fast
+      state.connected = false;
+      indicator(false);
       schedule();
     };
-    ws.onerror = function () { /* onclose follows; no console noise */ };
+    ws.onerror = function () { /* onclose follows */ };
   }
 
-  // schedule the next attempt: exponential backoff with full jitter, the
-  // first retry fast, capped at a few seconds.
   function schedule() {
     if (timer || reloading) return;
-    var wait = Math.random() * delay;
+    if (hidden() || offline()) { state.paused = true; return; } // no timer at all while paused
+    var wait = delay / 2 + Math.random() * delay / 2;
     delay = Math.min(delay * 2, MAX_DELAY);
-    timer = setTimeout(function () { state.reconnects++; connect(); }, wait);
+    timer = setTimeout(connect, wait);
   }
 
+  // resume reconnects at once when the tab comes back or the network does.
   function resume() {
-    if (socket || reloading) return;
+    if (socket || reloading || hidden() || offline()) return;
     if (timer) { clearTimeout(timer); timer = null; }
     delay = MIN_DELAY;
     connect();
   }
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") resume();
-  });
+  document.addEventListener("visibilitychange", resume);
   window.addEventListener("online", resume);
+  // A page in the back/forward cache must not hold a socket (and could not
+  // be cached with one); when it comes back, it resyncs through hello.
+  window.addEventListener("pagehide", function (e) {
+    if (!e.persisted || !socket) return;
+    var s = socket;
+    socket = null;
+    state.connected = false;
+    s.close(1000, "page hidden");
+  });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) resume(); });
 
   function handle(msg) {
     switch (msg.type) {
       case "hello":
         state.hellos++;
-        failures = 0;
         delay = MIN_DELAY;
-        if (page.epoch === null) {
+        indicator(false);
+        overlay(null); // a failure still standing is sent again right after hello
+        if (page.epoch === null || page.build === null) {
           page.epoch = msg.epoch;
           page.build = msg.build;
         } else if (page.epoch !== msg.epoch || page.build !== msg.build) {
-          reload(null, msg.build); // a build finished, or reloadd restarted, while we were away
+          // A build finished, or reloadd restarted, while we were away.
+          reload(null);
+          return;
         }
         reportPending();
         break;
@@ -95,208 +130,385 @@
         indicator(true);
         break;
       case "build_complete":
+        var received = Date.now();
         indicator(false);
         overlay(null);
         page.build = msg.build;
-        if (msg.css_only && swapCSS(msg.urls || [])) {
-          report({ build: msg.build, changed_at: msg.changed_at, css_swap: true });
-        } else if (onlyImages(msg) && swapImages(msg.urls)) {
-          report({ build: msg.build, changed_at: msg.changed_at, css_swap: true });
-        } else {
-          reload(msg.changed_at, msg.build);
-        }
+        var timing = { build: msg.build, changed_at: msg.changed_at, received: msg.changed_at ? received - msg.changed_at : 0 };
+        if (!swapAssets(msg, timing)) reload(timing);
         break;
       case "build_failed":
         indicator(false);
-        page.build = msg.build;
         overlay(msg);
         break;
     }
   }
 
-  function reload(changedAt, build) {
+  function reload(timing) {
     if (reloading) return;
     reloading = true;
-    try {
-      sessionStorage.setItem(KEY, JSON.stringify({ changed_at: changedAt, build: build }));
-    } catch (e) { /* storage disabled: no timing report */ }
-    if (socket) socket.close(1000, "reloading");
+    if (timing && timing.changed_at) {
+      try { sessionStorage.setItem(KEY, JSON.stringify(timing)); } catch (e) { /* no storage: no report */ }
+    }
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (socket) {
+      var s = socket;
+      socket = null;
+      s.close(1000, "reloading");
+    }
     location.reload();
   }
 
+  // --- timing reports ------------------------------------------------------
+
   // After a reload, tell the server how long the save took to reach the
-  // screen, in ms since the change was first seen.
+  // screen: ms since the change was first seen, by this browser's clock,
+  // with the moment the message arrived so that the server can re-base the
+  // figures on its own clock.
   function reportPending() {
-    var raw = null;
-    try { raw = sessionStorage.getItem(KEY); sessionStorage.removeItem(KEY); } catch (e) { return; }
-    if (!raw) return;
-    var p;
-    try { p = JSON.parse(raw); } catch (e) { return; }
+    var p = null;
+    try {
+      p = JSON.parse(sessionStorage.getItem(KEY) || "null");
+      sessionStorage.removeItem(KEY);
+    } catch (e) { return; }
     if (!p || !p.changed_at) return;
     var send = function () {
       var nav = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
       var origin = performance.timeOrigin;
       report({
         build: p.build,
-        changed_at: p.changed_at,
+        received: p.received,
         navigation_start: origin - p.changed_at,
         dom_content_loaded: nav ? origin + nav.domContentLoadedEventEnd - p.changed_at : 0,
-        load: nav && nav.loadEventEnd ? origin + nav.loadEventEnd - p.changed_at : performance.now() + origin - p.changed_at
+        load: (nav && nav.loadEventEnd ? origin + nav.loadEventEnd : origin + performance.now()) - p.changed_at
       });
     };
+    // loadEventEnd is set once the load handlers have run.
     if (document.readyState === "complete") setTimeout(send, 0);
     else window.addEventListener("load", function () { setTimeout(send, 0); });
   }
 
   function report(r) {
-    if (r.css_swap && r.changed_at) {
-      r.load = Date.now() - r.changed_at;
-    }
     r.type = "reloaded";
     if (socket && socket.readyState === 1) {
       try { socket.send(JSON.stringify(r)); } catch (e) { /* gone */ }
     }
   }
 
-  // --- stylesheet and image hot swap -------------------------------------
+  // --- stylesheet and image hot swap ---------------------------------------
 
-  function pathOf(href) {
-    try { return new URL(href, location.href).pathname; } catch (e) { return null; }
+  var CSS_RE = /\.css$/i;
+  var IMG_RE = /\.(png|jpe?g|gif|webp|avif|svg|ico|bmp)$/i;
+  // Style properties that can hold an image url().
+  var IMG_PROPS = ["backgroundImage", "borderImageSource", "listStyleImage", "maskImage", "webkitMaskImage", "content", "cursor"];
+
+  function pathOf(href, baseURL) {
+    try { return new URL(href, baseURL || location.href).pathname; } catch (e) { return null; }
   }
 
-  function bust(href) {
-    var u = new URL(href, location.href);
-    u.searchParams.set("reloadd", Date.now().toString(36));
+  var bustSeq = 0;
+  function bust(href, baseURL) {
+    var u = new URL(href, baseURL || location.href);
+    u.searchParams.set("reloadd", Date.now().toString(36) + (bustSeq++).toString(36));
     return u.href;
   }
 
-  // swapCSS replaces every stylesheet whose path is in urls (or that
-  // @imports one) with a fresh copy; the old one is removed once the new one
-  // has loaded, so the page never flashes unstyled. It returns false when no
-  // stylesheet matched, so the caller reloads instead.
-  function swapCSS(urls) {
-    var want = {};
-    urls.forEach(function (u) { want[u] = true; });
-    var links = document.querySelectorAll('link[rel~="stylesheet"][href]');
-    var swapped = 0;
-    for (var i = 0; i < links.length; i++) {
-      var link = links[i];
-      if (want[pathOf(link.href)] || importsAny(link.sheet, want)) {
-        swapLink(link);
-        swapped++;
-      }
-    }
-    // <style> blocks that @import a changed sheet.
-    var styles = document.querySelectorAll("style");
-    for (var j = 0; j < styles.length; j++) {
-      if (importsAny(styles[j].sheet, want)) {
-        styles[j].textContent = styles[j].textContent.replace(/@import\s+(url\()?\s*["']?([^"')\s]+)["']?\s*\)?/g, function (m, u, href) {
-          return '@import url("' + bust(href) + '")';
-        });
-        swapped++;
-      }
-    }
-    if (swapped) state.cssSwaps++;
-    return swapped > 0;
+  function rulesOf(sheet) {
+    try { return (sheet && sheet.cssRules) || null; } catch (e) { return null; } // cross-origin
   }
 
-  function importsAny(sheet, want) {
-    var rules;
-    try { rules = sheet && sheet.cssRules; } catch (e) { return false; } // cross-origin
-    if (!rules) return false;
-    for (var i = 0; i < rules.length; i++) {
-      var r = rules[i];
-      if (r.type === 3 /* IMPORT_RULE */ && (want[pathOf(r.href)] || (r.styleSheet && want[pathOf(r.styleSheet.href)]) || importsAny(r.styleSheet, want))) {
-        return true;
+  // eachSheet calls fn for every stylesheet the page can read, @imported
+  // ones included, with the rule that imports it (or null).
+  function eachSheet(fn) {
+    var walk = function (sheet, importRule) {
+      var rules = rulesOf(sheet);
+      if (!rules) return;
+      fn(sheet, importRule);
+      for (var i = 0; i < rules.length; i++) {
+        if (rules[i].type === 3 /* IMPORT_RULE */) walk(rules[i].styleSheet, rules[i]);
       }
-    }
-    return false;
-  }
-
-  function swapLink(link) {
-    var fresh = link.cloneNode(false);
-    fresh.href = bust(link.href);
-    var done = false;
-    var finish = function () {
-      if (done) return;
-      done = true;
-      if (link.parentNode) link.parentNode.removeChild(link);
     };
-    fresh.onload = finish;
-    fresh.onerror = finish;
-    link.parentNode.insertBefore(fresh, link.nextSibling);
-    setTimeout(finish, 5000); // never keep both forever
+    for (var i = 0; i < document.styleSheets.length; i++) walk(document.styleSheets[i], null);
   }
 
-  // onlyImages: every changed file is an image the page can fetch by URL.
-  function onlyImages(msg) {
+  // swapAssets swaps in place every changed stylesheet and image the page
+  // uses, when every changed file is one, and reports when they have loaded.
+  // It returns false when the page must reload instead: something else
+  // changed (or a file outside the site), or a changed file is not on this
+  // page (it may be used in a way we cannot see).
+  function swapAssets(msg, timing) {
     var urls = msg.urls || [], paths = msg.paths || [];
     if (!urls.length || urls.length !== paths.length) return false;
-    return urls.every(function (u) { return /\.(png|jpe?g|gif|webp|avif|svg|ico|bmp)$/i.test(u); });
+    var css = {}, img = {}, ncss = 0, nimg = 0;
+    for (var i = 0; i < urls.length; i++) {
+      if (CSS_RE.test(urls[i])) { css[urls[i]] = true; ncss++; }
+      else if (IMG_RE.test(urls[i])) { img[urls[i]] = true; nimg++; }
+      else return false;
+    }
+    var cssTargets = ncss ? findCSS(css) : null;
+    var imgTargets = nimg ? findImages(img) : null;
+    if ((cssTargets && !cssTargets.count) || (imgTargets && !imgTargets.count)) return false;
+
+    var pending = 1;
+    var done = function () {
+      if (--pending) return;
+      timing.load = timing.changed_at ? Date.now() - timing.changed_at : 0;
+      if (ncss) { timing.css_swap = true; state.cssSwaps++; }
+      if (nimg) { timing.img_swap = true; state.imgSwaps++; }
+      if (timing.load) report(timing);
+    };
+    var wait = function () { pending++; return once(done); };
+    if (cssTargets) swapCSS(cssTargets, css, wait);
+    if (imgTargets) swapImages(imgTargets, wait);
+    done();
+    return true;
   }
 
-  function swapImages(urls) {
-    var want = {};
-    urls.forEach(function (u) { want[u] = true; });
-    var n = 0;
-    var imgs = document.images;
-    for (var i = 0; i < imgs.length; i++) {
-      if (want[pathOf(imgs[i].src)]) { imgs[i].src = bust(imgs[i].src); n++; }
+  function once(fn) {
+    var called = false;
+    return function () { if (!called) { called = true; fn(); } };
+  }
+
+  // findCSS finds the <link> elements and the @import rules that load a
+  // changed stylesheet.
+  function findCSS(want) {
+    var t = { links: [], imports: [], count: 0 };
+    var links = document.querySelectorAll('link[rel~="stylesheet"][href]');
+    for (var i = 0; i < links.length; i++) {
+      if (!links[i].__reloaddOld && want[pathOf(links[i].href)]) t.links.push(links[i]);
     }
-    var all = document.querySelectorAll("[style*='url(']");
-    for (var k = 0; k < all.length; k++) {
-      var el = all[k];
-      var bg = el.style.backgroundImage;
-      bg.replace(/url\(["']?([^"')]+)["']?\)/g, function (m, href) {
-        if (want[pathOf(href)]) { el.style.backgroundImage = 'url("' + bust(href) + '")'; n++; }
+    eachSheet(function (sheet, importRule) {
+      if (importRule && want[pathOf(importRule.href, sheet.href)]) t.imports.push(importRule);
+    });
+    t.count = t.links.length + t.imports.length;
+    return t;
+  }
+
+  function swapCSS(t, want, wait) {
+    t.links.forEach(function (link) { swapLink(link, want, wait()); });
+    t.imports.forEach(function (rule) { swapImport(rule, wait()); });
+  }
+
+  // swapLink inserts a fresh copy of link right after it and removes the
+  // old one once the new one has loaded, so the page never shows unstyled.
+  // Changed sheets the fresh copy @imports are then refreshed too (the
+  // import URLs themselves did not change).
+  function swapLink(link, want, done) {
+    link.__reloaddOld = true;
+    var fresh = link.cloneNode(false);
+    fresh.href = bust(link.href);
+    var finish = once(function (ok) {
+      if (ok === false) {
+        // The new copy failed to load: keep the page as it was.
+        if (fresh.parentNode) fresh.parentNode.removeChild(fresh);
+        link.__reloaddOld = false;
+        done();
+        return;
+      }
+      if (link.parentNode) link.parentNode.removeChild(link);
+      var nested = [];
+      var walk = function (sheet) {
+        var rules = rulesOf(sheet);
+        if (!rules) return;
+        for (var i = 0; i < rules.length; i++) {
+          if (rules[i].type !== 3) continue;
+          if (want[pathOf(rules[i].href, sheet.href)]) nested.push(rules[i]);
+          walk(rules[i].styleSheet);
+        }
+      };
+      walk(fresh.sheet);
+      var pending = nested.length + 1;
+      var one = function () { if (--pending === 0) done(); };
+      nested.forEach(function (rule) { swapImport(rule, one); });
+      one();
+    });
+    fresh.onload = function () { finish(true); };
+    fresh.onerror = function () { finish(false); };
+    link.parentNode.insertBefore(fresh, link.nextSibling);
+    setTimeout(function () { finish(true); }, SWAP_TIMEOUT);
+  }
+
+  // swapImport replaces an @import rule by one with a fresh URL: the new
+  // rule goes right after the old one (so it wins while both are there),
+  // and the old one is deleted once the new sheet has loaded.
+  function swapImport(rule, done) {
+    var sheet = rule.parentStyleSheet;
+    var index = indexOfRule(sheet, rule);
+    if (index < 0) { done(); return; }
+    var media = rule.media && rule.media.mediaText ? " " + rule.media.mediaText : "";
+    var fresh;
+    try {
+      sheet.insertRule('@import url("' + bust(rule.href, sheet.href) + '")' + media + ";", index + 1);
+      fresh = sheet.cssRules[index + 1];
+    } catch (e) {
+      done();
+      return;
+    }
+    var started = Date.now();
+    var poll = function () {
+      // An imported sheet's styleSheet appears once it has loaded.
+      if (fresh.styleSheet || Date.now() - started > SWAP_TIMEOUT) {
+        var i = indexOfRule(sheet, rule);
+        if (i >= 0) sheet.deleteRule(i);
+        done();
+        return;
+      }
+      setTimeout(poll, 10);
+    };
+    poll();
+  }
+
+  function indexOfRule(sheet, rule) {
+    var rules = rulesOf(sheet);
+    if (!rules) return -1;
+    for (var i = 0; i < rules.length; i++) if (rules[i] === rule) return i;
+    return -1;
+  }
+
+  // findImages finds the <img> and <source> elements and the style
+  // declarations (inline and in stylesheets) that show a changed image.
+  function findImages(want) {
+    var t = { elements: [], styles: [], count: 0 };
+    var els = document.querySelectorAll("img, source, input[type=image]");
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      if ((el.src && want[pathOf(el.src)]) || srcsetHas(el.getAttribute("srcset"), want)) t.elements.push(el);
+    }
+    var styled = document.querySelectorAll("[style*='url(']");
+    for (var j = 0; j < styled.length; j++) {
+      if (styleHas(styled[j].style, want, null)) t.styles.push({ style: styled[j].style, base: null });
+    }
+    var walkRules = function (rules, base) {
+      for (var k = 0; k < rules.length; k++) {
+        var r = rules[k];
+        if (r.style && styleHas(r.style, want, base)) t.styles.push({ style: r.style, base: base });
+        if (r.cssRules && r.type !== 3) walkRules(r.cssRules, base); // @media, @supports, nesting
+      }
+    };
+    eachSheet(function (sheet) { walkRules(rulesOf(sheet), sheet.href); });
+    t.want = want;
+    t.count = t.elements.length + t.styles.length;
+    return t;
+  }
+
+  function srcsetHas(srcset, want) {
+    if (!srcset) return false;
+    return srcset.split(",").some(function (c) { return want[pathOf(c.trim().split(/\s+/)[0])]; });
+  }
+
+  var URL_RE = /url\(\s*(["']?)([^"')]+)\1\s*\)/g;
+
+  function styleHas(style, want, base) {
+    return IMG_PROPS.some(function (p) {
+      var v = style[p];
+      if (!v || v.indexOf("url(") < 0) return false;
+      var hit = false;
+      v.replace(URL_RE, function (m, q, href) { if (want[pathOf(href, base)]) hit = true; return m; });
+      return hit;
+    });
+  }
+
+  function swapImages(t, wait) {
+    var want = t.want;
+    t.elements.forEach(function (el) {
+      var done = wait();
+      el.addEventListener("load", done, { once: true });
+      el.addEventListener("error", done, { once: true });
+      setTimeout(done, SWAP_TIMEOUT);
+      var srcset = el.getAttribute("srcset");
+      if (srcset && srcsetHas(srcset, want)) {
+        el.setAttribute("srcset", srcset.split(",").map(function (c) {
+          var parts = c.trim().split(/\s+/);
+          if (want[pathOf(parts[0])]) parts[0] = bust(parts[0]);
+          return parts.join(" ");
+        }).join(", "));
+      }
+      if (el.src && want[pathOf(el.src)]) el.src = bust(el.src);
+      if (el.tagName === "SOURCE") done(); // no load event of its own
+    });
+    t.styles.forEach(function (s) {
+      IMG_PROPS.forEach(function (p) {
+        var v = s.style[p];
+        if (!v || v.indexOf("url(") < 0) return;
+        var nv = v.replace(URL_RE, function (m, q, href) {
+          return want[pathOf(href, s.base)] ? 'url("' + bust(href, s.base || location.href) + '")' : m;
+        });
+        if (nv !== v) s.style[p] = nv;
       });
-    }
-    if (n) state.imgSwaps++;
-    return n > 0;
+    });
   }
 
-  // --- indicator and error overlay -----------------------------------------
+  // --- indicator and error overlay -------------------------------------------
+  // Both live in a shadow root, so the page's CSS cannot restyle them and
+  // theirs cannot leak into the page.
 
-  var indicatorEl = null;
+  function shadowHost(tag, css) {
+    var host = document.createElement(tag);
+    host.style.cssText = "all:initial;position:fixed;z-index:2147483647;" + css;
+    var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+    return { host: host, root: root };
+  }
+
+  function mount(host) {
+    (document.body || document.documentElement).appendChild(host);
+  }
+
+  var indicatorEl = null, indicatorTimer = null;
   function indicator(on) {
-    if (on && !indicatorEl && document.body) {
-      indicatorEl = document.createElement("div");
-      indicatorEl.id = "reloadd-indicator";
-      indicatorEl.setAttribute("role", "status");
-      indicatorEl.textContent = "rebuilding\u2026";
-      indicatorEl.style.cssText = "position:fixed;bottom:8px;right:8px;z-index:2147483647;padding:2px 8px;" +
-        "font:12px/1.6 system-ui,sans-serif;background:rgba(0,0,0,.6);color:#fff;border-radius:4px;pointer-events:none";
-      document.body.appendChild(indicatorEl);
-    } else if (!on && indicatorEl) {
-      indicatorEl.remove();
-      indicatorEl = null;
+    if (indicatorTimer) { clearTimeout(indicatorTimer); indicatorTimer = null; }
+    if (!on) {
+      if (indicatorEl) { indicatorEl.remove(); indicatorEl = null; }
+      return;
     }
+    if (indicatorEl) return;
+    indicatorTimer = setTimeout(function () {
+      indicatorTimer = null;
+      var s = shadowHost("reloadd-indicator", "bottom:8px;right:8px;pointer-events:none");
+      s.host.id = "reloadd-indicator";
+      var box = document.createElement("div");
+      box.setAttribute("role", "status");
+      box.textContent = "rebuilding\u2026";
+      box.style.cssText = "padding:2px 8px;font:12px/1.6 system-ui,sans-serif;background:rgba(0,0,0,.65);color:#fff;border-radius:4px";
+      s.root.appendChild(box);
+      indicatorEl = s.host;
+      mount(indicatorEl);
+    }, INDICATOR_DELAY);
   }
 
   var overlayEl = null;
+  function onKey(e) { if (e.key === "Escape") overlay(null); }
   function overlay(msg) {
-    if (overlayEl) { overlayEl.remove(); overlayEl = null; }
-    if (!msg || !document.body) return;
-    overlayEl = document.createElement("div");
-    overlayEl.id = "reloadd-overlay";
-    overlayEl.setAttribute("role", "alert");
-    overlayEl.style.cssText = "position:fixed;inset:0;z-index:2147483647;overflow:auto;padding:24px;" +
-      "background:rgba(20,0,0,.92);color:#fdd;font:13px/1.5 ui-monospace,monospace;white-space:pre-wrap";
+    if (overlayEl) {
+      overlayEl.remove();
+      overlayEl = null;
+      document.removeEventListener("keydown", onKey, true);
+    }
+    if (!msg) return;
+    var s = shadowHost("reloadd-overlay", "inset:0");
+    s.host.id = "reloadd-overlay";
+    var panel = document.createElement("div");
+    panel.setAttribute("role", "alert");
+    panel.style.cssText = "box-sizing:border-box;height:100%;overflow:auto;padding:24px;background:rgba(20,0,0,.92);" +
+      "color:#fdd;font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace";
     var close = document.createElement("button");
     close.textContent = "\u00d7";
-    close.title = "Dismiss";
-    close.style.cssText = "position:fixed;top:8px;right:12px;font:20px sans-serif;background:none;border:0;color:#fdd;cursor:pointer";
+    close.title = "Dismiss (Esc)";
+    close.setAttribute("aria-label", "Dismiss");
+    close.style.cssText = "position:absolute;top:8px;right:12px;font:22px/1 sans-serif;background:none;border:0;color:#fdd;cursor:pointer";
     close.onclick = function () { overlay(null); };
     var title = document.createElement("div");
     title.style.cssText = "font-weight:bold;margin-bottom:12px";
-    title.textContent = "Build " + msg.build + " failed" + (msg.exit_code ? " (exit " + msg.exit_code + ")" : "");
+    title.textContent = "reloadd: build " + msg.build + " failed" + (msg.exit_code ? " (exit " + msg.exit_code + ")" : "");
     var out = document.createElement("pre");
-    out.style.cssText = "margin:0;white-space:pre-wrap";
+    out.style.cssText = "margin:0;white-space:pre-wrap;word-break:break-word";
     out.textContent = msg.output || ""; // text, never HTML
-    overlayEl.appendChild(close);
-    overlayEl.appendChild(title);
-    overlayEl.appendChild(out);
-    document.body.appendChild(overlayEl);
+    panel.appendChild(close);
+    panel.appendChild(title);
+    panel.appendChild(out);
+    s.root.appendChild(panel);
+    overlayEl = s.host;
+    mount(overlayEl);
+    document.addEventListener("keydown", onKey, true);
   }
 
   connect();

@@ -20,7 +20,8 @@ const (
 
 // Options configure [New].
 type Options struct {
-	// Site serves everything outside /_reloadd/: a [Static] or a proxy.
+	// Site serves everything outside /_reloadd/: a [Static] or a [Proxy].
+	// A *Proxy also gets UpstreamPath.
 	Site http.Handler
 	// WS serves the WebSocket at WSPath (a *hub.Hub).
 	WS http.Handler
@@ -45,6 +46,9 @@ func New(opts Options) http.Handler {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		})
+	}
+	if p, ok := opts.Site.(*Proxy); ok && p != nil {
+		mux.HandleFunc("GET "+UpstreamPath, p.ServeProbe)
 	}
 	if opts.Site != nil {
 		mux.Handle("/", opts.Site)

@@ -94,7 +94,10 @@ type Watcher interface {
 // Verifier is implemented by backends whose raw events over-report. Verify
 // takes a settled batch of events and returns the net changes: paths whose
 // content (or existence) differs from what was last reported, with Op set to
-// Create, Write or Remove. Verify is called from one goroutine at a time.
+// Create, Write or Remove, sorted by path. A Rescan event in the batch asks
+// for every file under its path to be compared. What Verify returns counts
+// as reported: the next call compares against it. Verify is called from one
+// goroutine at a time.
 type Verifier interface {
 	Verify(batch []Event) []Event
 }

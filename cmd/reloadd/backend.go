@@ -21,6 +21,7 @@ type backend interface {
 func (d *daemon) newBackend() (backend, error) {
 	opts := watcher.Options{Filter: d.filter}
 	var mounts []mountStatus
+	var unwatched func() []string
 	var w backend
 	switch d.cfg.watch {
 	case "poll":
@@ -44,10 +45,12 @@ func (d *daemon) newBackend() (backend, error) {
 		for _, r := range d.roots {
 			mounts = append(mounts, mountStatus{Path: r, Mode: "native", Reason: fmt.Sprintf("-watch %s: watched with inotify", d.cfg.watch)})
 		}
+		unwatched = n.Unwatched
 		w = n
 	}
 	d.mu.Lock()
 	d.mounts = append(d.mounts, mounts...)
+	d.unwatched = unwatched
 	d.mu.Unlock()
 	return w, nil
 }

@@ -25,6 +25,7 @@ type config struct {
 	pollInterval time.Duration
 	debounce     time.Duration
 	ignores      []string
+	gitignore    bool
 	onBusy       debounce.Policy
 	grace        time.Duration
 	buildTimeout time.Duration
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.pollInterval, "poll-interval", 100*time.Millisecond, "how often recently changed files are checked")
 	fs.DurationVar(&c.debounce, "debounce", debounce.DefaultSettle, "settle window before a build starts (0: at once)")
 	fs.Var(&ignores, "ignore", "gitignore-style `PATTERN` to ignore (repeatable)")
+	fs.BoolVar(&c.gitignore, "gitignore", true, "honour the .gitignore files in watched directories (-gitignore=false: don't)")
 	fs.StringVar(&onBusy, "on-busy", "queue", "what a change does while a build runs: queue | restart")
 	fs.DurationVar(&c.grace, "grace", 3*time.Second, "how long -run's process group gets after SIGTERM before SIGKILL")
 	fs.DurationVar(&c.buildTimeout, "build-timeout", 0, "kill a build that runs longer (0: none)")

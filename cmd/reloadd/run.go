@@ -32,6 +32,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.check {
+		return check(cfg, stdout)
+	}
 	d, err := newDaemon(cfg, stdout)
 	if err != nil {
 		return err
@@ -52,9 +55,12 @@ type daemon struct {
 	hub    *hub.Hub
 	runner *build.Runner
 
-	mu     sync.Mutex
-	builds []buildRecord // the last few builds, newest last; never nil
-	mounts []mountStatus
+	mu        sync.Mutex
+	builds    []buildRecord // the last few builds, newest last; never nil
+	mounts    []mountStatus
+	unwatched func() []string // directories without a watch; nil before the watcher starts
+
+	latency reloadLatency // browsers' timing reports (browser.go)
 }
 
 type buildRecord struct {
@@ -71,6 +77,9 @@ type mountStatus struct {
 	FSType string `json:"fstype"`
 	Mode   string `json:"mode"`
 	Reason string `json:"reason"`
+	// UnwatchedDirs are directories inotify refused a watch (its limit
+	// was reached); changes there are not seen until polling lands.
+	UnwatchedDirs []string `json:"unwatched_dirs,omitempty"`
 }
 
 const keepBuilds = 20
@@ -115,6 +124,7 @@ func newDaemon(cfg *config, stdout io.Writer) (*daemon, error) {
 		d.site = abs
 	}
 	d.filter = watcher.DefaultFilter()
+	d.filter.SetIgnoreFiles(cfg.gitignore)
 	for _, r := range d.roots {
 		if err := d.filter.Add(r, cfg.ignores...); err != nil {
 			return nil, usagef("-ignore: %v", err)
@@ -123,7 +133,7 @@ func newDaemon(cfg *config, stdout io.Writer) (*daemon, error) {
 		// itself (Hugo issue 11275).
 		if cfg.build != "" && cfg.serve != "" && d.site != r && within(r, d.site) {
 			rel, _ := filepath.Rel(r, d.site)
-			if err := d.filter.Add(r, "/"+filepath.ToSlash(rel)+"/"); err != nil {
+			if err := d.filter.Add(r, "/"+escapeGlob(filepath.ToSlash(rel))+"/"); err != nil {
 				return nil, err
 			}
 		}
@@ -166,11 +176,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	defer w.Close()
 
-	d.hub = hub.New(hub.Options{
-		Epoch:       d.epoch,
-		CheckOrigin: hub.OriginChecker(cfg.addr, cfg.allowHosts),
-		OnReloaded:  d.reloaded,
-	})
+	d.hub = d.newHub()
 	defer d.hub.Close()
 
 	var site http.Handler
@@ -181,9 +187,16 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		defer st.Close()
 		site = st
+	} else {
+		p, err := d.newProxy()
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		site = p
 	}
 	srv := &http.Server{
-		Handler:           serve.New(serve.Options{Site: site, WS: d.hub, Status: d.status}),
+		Handler:           d.handler(site),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	srvErr := make(chan error, 1)
@@ -205,6 +218,7 @@ func (d *daemon) run(ctx context.Context) error {
 	u := url.URL{Scheme: "http", Host: displayHost(ln.Addr().String(), cfg.addr), Path: "/"}
 	d.out.event("listen", fmt.Sprintf("reloadd: serving %s at %s", d.what(), u.String()),
 		map[string]any{"url": u.String(), "epoch": d.epoch})
+	d.warnIfExposed(ln.Addr().String())
 	d.out.event("watch", fmt.Sprintf("reloadd: watching %s (%d directories)", d.out.short(d.roots), w.WatchedDirs()),
 		map[string]any{"dirs": d.roots, "watched_dirs": w.WatchedDirs()})
 
@@ -386,28 +400,46 @@ func (d *daemon) siteURLs(paths []string) (urls []string, cssOnly bool) {
 	return urls, cssOnly
 }
 
-// reloaded records a browser's timing report.
-func (d *daemon) reloaded(r hub.Reloaded) {
-	if r.Load <= 0 {
-		return
-	}
-	what := "page loaded"
-	if r.CSSSwap {
-		what = "stylesheet swapped"
-	}
-	d.out.event("reloaded", fmt.Sprintf("build %d  saved → %s %.0f ms", r.Build, what, r.Load),
-		map[string]any{"build": r.Build, "load_ms": r.Load, "dom_content_loaded_ms": r.DOMContentLoaded, "css_swap": r.CSSSwap})
-}
-
 // status is the JSON served at /_reloadd/status.
 func (d *daemon) status() any {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return map[string]any{
-		"epoch":   d.epoch,
-		"build":   d.hub.Build(),
-		"clients": d.hub.Clients(),
-		"mounts":  slices.Clone(d.mounts),
-		"builds":  slices.Clone(d.builds),
+		"epoch":          d.epoch,
+		"build":          d.hub.Build(),
+		"clients":        d.hub.Clients(),
+		"mounts":         d.mountsLocked(),
+		"builds":         slices.Clone(d.builds),
+		"reload_latency": d.latency.snapshot(),
 	}
+}
+
+// mountsLocked returns the mounts with their unwatched directories.
+func (d *daemon) mountsLocked() []mountStatus {
+	ms := slices.Clone(d.mounts)
+	if d.unwatched == nil {
+		return ms
+	}
+	for _, dir := range d.unwatched() {
+		for i := range ms {
+			if within(ms[i].Path, dir) {
+				ms[i].UnwatchedDirs = append(ms[i].UnwatchedDirs, dir)
+				break
+			}
+		}
+	}
+	return ms
+}
+
+// escapeGlob quotes the characters gitignore patterns treat specially, so
+// a directory name is matched literally.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\!#`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -365,3 +365,20 @@ func TestJSONLog(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPrintsModePerMount(t *testing.T) {
+	site := newSite(t)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-check", site}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{site, "MODE", "REASON", "max_user_watches="} {
+		if !strings.Contains(s, want) {
+			t.Errorf("-check output lacks %q:\n%s", want, s)
+		}
+	}
+	if !strings.Contains(s, " native ") && !strings.Contains(s, " poll ") && !strings.Contains(s, " hybrid ") {
+		t.Errorf("-check output names no mode:\n%s", s)
+	}
+}

@@ -4,14 +4,10 @@ package main
 // than accepting them and doing nothing.
 func checkSupported(c *config) error {
 	switch {
-	case c.proxy != nil:
-		return usagef("-proxy: not yet supported")
 	case c.run != "":
 		return usagef("-run: not yet supported")
 	case c.watch == "hybrid":
 		return usagef("-watch %s: not yet supported (auto watches natively for now)", c.watch)
-	case c.check:
-		return usagef("-check: not yet supported")
 	}
 	return nil
 }

@@ -1,0 +1,73 @@
+package serve
+
+import (
+	"fmt"
+	"html"
+	"net/http"
+)
+
+// waitingPage is the page a browser gets instead of the app's when the app
+// does not answer. It says so, carries the client (so a build that brings
+// the app back, or fails, shows as usual), and polls UpstreamPath to reload
+// itself when the app accepts connections again.
+//
+// With status 503 the app was not accepting connections, so the first "up"
+// means it is back. With 502 the app accepted the connection but answered
+// badly (it crashed mid-request, say); it may be up all along, and
+// reloading on "up" would loop, so the page waits for the app to go down
+// and come back up (a restart), or for a build.
+//
+// After a non-GET request (a form post) the page goes to the same URL with
+// a GET instead of resubmitting.
+func waitingPage(status int, app, reason, method string, tag []byte) []byte {
+	title := "The app is not answering"
+	what := "reloadd is waiting for the app at <code>%s</code>. This page reloads by itself when the app is back."
+	if status == http.StatusBadGateway {
+		title = "The app did not answer properly"
+		what = "The app at <code>%s</code> broke off or sent a bad response. This page reloads by itself after the app restarts or the next build."
+	}
+	again := "location.reload()"
+	if method != http.MethodGet && method != http.MethodHead {
+		again = "location.replace(location.href)"
+	}
+	return fmt.Appendf(nil, `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>%[1]s · reloadd</title>
+<style>
+body { font: 15px/1.5 system-ui, sans-serif; margin: 0; padding: 12vh 24px; color: #222; background: #fafafa; }
+main { max-width: 40em; margin: auto; }
+h1 { font-size: 1.4em; margin: 0 0 .5em; }
+code, .reason { font-family: ui-monospace, monospace; font-size: .9em; }
+.reason { color: #777; white-space: pre-wrap; word-break: break-word; }
+</style>
+%[2]s</head>
+<body>
+<main id="reloadd-waiting" data-status="%[3]d">
+<h1>%[1]s</h1>
+<p>%[4]s</p>
+<p class="reason">%[5]s</p>
+</main>
+<script>
+(function () {
+  "use strict";
+  var sawDown = %[6]t, wait = 250;
+  function poll() {
+    fetch(%[7]q, { cache: "no-store" }).then(function (r) {
+      if (r.ok && sawDown) { %[8]s; return; }
+      if (!r.ok) sawDown = true;
+      setTimeout(poll, r.ok ? 1000 : wait);
+    }, function () {
+      setTimeout(poll, 1000); // reloadd itself is away; the client reconnects too
+    });
+  }
+  poll();
+})();
+</script>
+</body>
+</html>
+`, html.EscapeString(title), tag, status, fmt.Sprintf(what, html.EscapeString(app)), html.EscapeString(reason),
+		status == http.StatusServiceUnavailable, UpstreamPath, again)
+}

@@ -1,0 +1,290 @@
+package auto
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Mode is how a subtree is watched.
+type Mode string
+
+// The watch modes.
+const (
+	// Native: inotify (fsnotify) events only.
+	Native Mode = "native"
+	// Poll: content-hash polling only.
+	Poll Mode = "poll"
+	// Hybrid: native events plus a slow verifying sweep that switches the
+	// mount to polling if it ever finds a change native watching missed.
+	Hybrid Mode = "hybrid"
+)
+
+// Mount is one line of /proc/self/mountinfo that matters to reloadd.
+type Mount struct {
+	ID     int    // mount ID
+	Parent int    // parent mount ID
+	Point  string // mount point, unescaped
+	FSType string // filesystem type, e.g. "ext4", "fuse.sshfs", "nfs4"
+	Source string // mount source, e.g. "/dev/sda1", "host:/export"
+}
+
+// ParseMountinfo parses the format of /proc/self/mountinfo (proc(5)).
+// Malformed lines are an error: a kernel that prints something else is
+// better reported than guessed at.
+func ParseMountinfo(r io.Reader) ([]Mount, error) {
+	var ms []Mount
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		m, err := parseMountLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("mountinfo line %d: %w", n, err)
+		}
+		ms = append(ms, m)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("mountinfo: %w", err)
+	}
+	return ms, nil
+}
+
+// parseMountLine parses
+//
+//	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+//	(1)(2)(3)   (4)   (5)      (6)      (7)   (8) (9)   (10)         (11)
+func parseMountLine(line string) (Mount, error) {
+	f := strings.Fields(line)
+	sep := slices.Index(f, "-")
+	if sep < 6 || len(f) < sep+3 {
+		return Mount{}, fmt.Errorf("malformed: %q", line)
+	}
+	id, err1 := strconv.Atoi(f[0])
+	parent, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return Mount{}, fmt.Errorf("malformed ids: %q", line)
+	}
+	return Mount{
+		ID:     id,
+		Parent: parent,
+		Point:  unescapeOctal(f[4]),
+		FSType: f[sep+1],
+		Source: unescapeOctal(f[sep+2]),
+	}, nil
+}
+
+// unescapeOctal undoes the kernel's \ooo escapes of space, tab, newline and
+// backslash in mountinfo fields.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Filesystem magic numbers from statfs(2) f_type (linux/magic.h) that
+// matter for the choice.
+const (
+	magicNFS     = 0x6969
+	magicSMB     = 0x517B
+	magicSMB2    = 0xFE534D42
+	magicCIFS    = 0xFF534D42
+	magicFUSE    = 0x65735546
+	magicV9FS    = 0x01021997
+	magicCeph    = 0x00C36400
+	magicAFS     = 0x5346414F
+	magicVBoxSF  = 0x786F4256
+	magicOverlay = 0x794C7630
+	magicExt4    = 0xEF53
+	magicBtrfs   = 0x9123683E
+	magicXFS     = 0x58465342
+	magicTmpfs   = 0x01021994
+)
+
+// remoteMagic names the statfs types that mean "changes can come from the
+// other side without an inotify event".
+var remoteMagic = map[int64]string{
+	magicNFS: "nfs", magicSMB: "smbfs", magicSMB2: "smb3", magicCIFS: "cifs",
+	magicFUSE: "fuse", magicV9FS: "9p", magicCeph: "ceph", magicAFS: "afs",
+	magicVBoxSF: "vboxsf",
+}
+
+// localTypes are filesystems whose every change goes through this kernel,
+// so inotify sees it.
+var localTypes = map[string]bool{
+	"ext2": true, "ext3": true, "ext4": true, "xfs": true, "btrfs": true,
+	"tmpfs": true, "ramfs": true, "f2fs": true, "zfs": true, "jfs": true,
+	"reiserfs": true, "bcachefs": true, "nilfs2": true, "hfsplus": true,
+	"vfat": true, "exfat": true, "ntfs3": true, "msdos": true, "udf": true,
+	"devtmpfs": true, "squashfs": true, "erofs": true, "iso9660": true,
+}
+
+// remoteTypes are filesystems where edits made on the other side (the host
+// of a VM or container, another machine) produce no inotify event here.
+var remoteTypes = map[string]string{
+	"nfs":       "network filesystem",
+	"nfs4":      "network filesystem",
+	"cifs":      "network filesystem (SMB)",
+	"smb3":      "network filesystem (SMB)",
+	"smbfs":     "network filesystem (SMB)",
+	"9p":        "9p share (WSL2 drvfs or a VM host folder)",
+	"vboxsf":    "VirtualBox shared folder",
+	"virtiofs":  "virtiofs share from the VM host",
+	"fuseblk":   "FUSE filesystem",
+	"fuse":      "FUSE filesystem",
+	"fakeowner": "Docker Desktop host share",
+	"ceph":      "network filesystem (Ceph)",
+	"glusterfs": "network filesystem (GlusterFS)",
+	"afs":       "network filesystem (AFS)",
+	"lustre":    "network filesystem (Lustre)",
+	"gpfs":      "network filesystem (GPFS)",
+	"prl_fs":    "Parallels shared folder",
+	"vmhgfs":    "VMware shared folder",
+	"davfs":     "network filesystem (WebDAV)",
+	"drvfs":     "WSL drvfs share",
+	"orangefs":  "network filesystem (OrangeFS)",
+	"beegfs":    "network filesystem (BeeGFS)",
+	"ocfs2":     "cluster filesystem (OCFS2)",
+	"gfs2":      "cluster filesystem (GFS2)",
+	"sshfs":     "network filesystem (sshfs)",
+	"smb":       "network filesystem (SMB)",
+	"coda":      "network filesystem (Coda)",
+	"ncpfs":     "network filesystem (NetWare)",
+	"cephfs":    "network filesystem (Ceph)",
+	"moosefs":   "network filesystem (MooseFS)",
+	"lizardfs":  "network filesystem (LizardFS)",
+}
+
+// Classify decides the mode for a filesystem type as mountinfo names it,
+// cross-checked with the statfs magic number (0 if unknown). It returns the
+// mode and a human reason. fuse.* types (sshfs, bindfs, Docker Desktop's
+// grpcfuse) are polled; overlay and unknown types get the self-verifying
+// hybrid mode.
+func Classify(fstype string, magic int64) (Mode, string) {
+	if why, ok := remoteTypes[fstype]; ok {
+		return Poll, why + ": edits made on the other side produce no inotify events"
+	}
+	if sub, ok := strings.CutPrefix(fstype, "fuse."); ok {
+		return Poll, "FUSE filesystem (" + sub + "): edits made behind it produce no inotify events"
+	}
+	if why, ok := remoteMagic[magic]; ok {
+		return Poll, fmt.Sprintf("statfs says %s although mountinfo says %q: edits made on the other side produce no inotify events", why, fstype)
+	}
+	if localTypes[fstype] {
+		return Native, "local filesystem: every change goes through this kernel"
+	}
+	if fstype == "overlay" || fstype == "aufs" {
+		return Hybrid, "overlay filesystem: native events, verified by a slow sweep in case the layers change underneath"
+	}
+	return Hybrid, fmt.Sprintf("filesystem type %q not known to be local: native events, verified by a slow sweep", fstype)
+}
+
+// Choice is the watch mode chosen for one mount within a watched tree.
+type Choice struct {
+	// Path is the subtree: a watched root, or a mount point below one.
+	Path string `json:"path"`
+	// FSType is the filesystem type from mountinfo.
+	FSType string `json:"fstype"`
+	// Mode is how Path is watched.
+	Mode Mode `json:"mode"`
+	// Reason says why, for the terminal and /_reloadd/status.
+	Reason string `json:"reason"`
+}
+
+// Plan decides, for each watched root, the mounts it spans and the mode for
+// each: the mount the root lies on, and every mount whose point lies below
+// the root. statfs returns the f_type magic of a path (or an error, in which
+// case mountinfo alone decides). Roots must be absolute and clean. The
+// result is sorted by path; a root on an unknown mount gets Hybrid.
+func Plan(roots []string, mounts []Mount, statfs func(path string) (int64, error)) []Choice {
+	// The visible mount at a point is the last one mounted there.
+	top := make(map[string]Mount, len(mounts))
+	for _, m := range mounts {
+		top[filepath.Clean(m.Point)] = m
+	}
+	seen := make(map[string]bool)
+	var out []Choice
+	add := func(path string, m Mount, found bool) {
+		if seen[path] {
+			return
+		}
+		seen[path] = true
+		var magic int64
+		if statfs != nil {
+			if v, err := statfs(path); err == nil {
+				magic = v
+			}
+		}
+		fstype := m.FSType
+		if !found {
+			fstype = "unknown"
+		}
+		mode, why := Classify(fstype, magic)
+		out = append(out, Choice{Path: path, FSType: fstype, Mode: mode, Reason: why})
+	}
+	for _, root := range roots {
+		m, found := containing(root, top)
+		add(root, m, found)
+		for point, sub := range top {
+			if point != root && within(root, point) {
+				add(point, sub, true)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Choice) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// containing returns the mount whose point is the longest prefix of path.
+func containing(path string, top map[string]Mount) (Mount, bool) {
+	for p := path; ; p = filepath.Dir(p) {
+		if m, ok := top[p]; ok {
+			return m, true
+		}
+		if p == filepath.Dir(p) {
+			return Mount{}, false
+		}
+	}
+}
+
+// within reports whether path is dir or lies below it.
+func within(dir, path string) bool {
+	if dir == string(filepath.Separator) {
+		return strings.HasPrefix(path, dir)
+	}
+	return path == dir || strings.HasPrefix(path, dir+string(filepath.Separator))
+}
+
+// For returns the choice that governs path: the one with the longest Path
+// that contains it.
+func For(choices []Choice, path string) (Choice, bool) {
+	best := -1
+	for i, c := range choices {
+		if within(c.Path, path) && (best < 0 || len(c.Path) > len(choices[best].Path)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return Choice{}, false
+	}
+	return choices[best], true
+}
