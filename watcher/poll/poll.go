@@ -222,9 +222,9 @@ func (w *Watcher) WatchedDirs() int { return int(w.dirs.Load()) }
 func (w *Watcher) WatchedFiles() int { return int(w.files.Load()) }
 
 // Verify implements watcher.Verifier. The poller's events are verified
-// already (content hashes decide), so Verify does no I/O: it only turns
-// Rename into Remove, the net effect for a build (the renamed file's new
-// name is reported as a Create of its own).
+// already (content hashes decide), so Verify does no I/O: it turns Rename
+// into Remove, the net effect for a build (the renamed file's new name is
+// reported as a Create of its own), and sorts the batch by path.
 func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
 	out := make([]watcher.Event, 0, len(batch))
 	for _, ev := range batch {
@@ -233,6 +233,7 @@ func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
 		}
 		out = append(out, ev)
 	}
+	slices.SortStableFunc(out, func(a, b watcher.Event) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 

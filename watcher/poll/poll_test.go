@@ -365,3 +365,22 @@ func TestRootRemovedAndRecreated(t *testing.T) {
 		t.Errorf("events = %s, want only b's write", got)
 	}
 }
+
+func TestVerify(t *testing.T) {
+	w := &Watcher{}
+	now := time.Now()
+	in := []watcher.Event{
+		{Path: "/r/b", Op: watcher.Rename, Time: now},
+		{Path: "/r/a", Op: watcher.Write, Time: now},
+		{Path: "/r/c", Op: watcher.Create, Time: now},
+	}
+	got := w.Verify(in)
+	want := []string{`WRITE "/r/a"`, `REMOVE "/r/b"`, `CREATE "/r/c"`}
+	var s []string
+	for _, e := range got {
+		s = append(s, e.String())
+	}
+	if !slices.Equal(s, want) {
+		t.Errorf("Verify = %v, want %v", s, want)
+	}
+}
