@@ -52,12 +52,13 @@
 //     writes to files nobody touched for a while. A stat of one of 100k
 //     files costs ~1.7–1.9 µs of CPU here (BenchmarkColdSweep100k: the
 //     kernel's lookups miss the CPU caches on a tree that large), so a
-//     sweep costs ~180 ms: at 2 % it takes ~9–10 s, and such a change is
-//     seen after ~5 s on average (target ≤ 5 s). With the directory sweep
-//     and the Go runtime, idle polling of 100k files then costs ~2.7–2.9 %
-//     of a core, measured on a shared 2-core machine (target ≤ 3 %): the
-//     two targets meet at this budget, and a larger one would trade CPU
-//     for faster cold detection. The sweep lists nothing: it stats each entry
+//     sweep costs ~180–210 ms: at 2 % it takes ~9–11 s, and such a change
+//     is seen after ~5 s on average (target ≤ 5 s; measured p50 4.5–7 s on
+//     a shared 2-core machine, so at or just above it). With the directory
+//     sweep and the Go runtime, idle polling of 100k files then costs
+//     ~2.7–2.9 % of a core (target ≤ 3 %). The two targets meet at about
+//     this budget: a larger one trades CPU for faster cold detection
+//     (Options.ColdBudget). The sweep lists nothing: it stats each entry
 //     relative to its directory's descriptor (statx on a dirfd, without
 //     allocating), which saves the path walk.
 //
