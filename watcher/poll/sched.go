@@ -158,7 +158,17 @@ func (s *sched) tick(now time.Time) {
 // absorb makes what changed in this tick hot.
 func (s *sched) absorb(now time.Time) {
 	t := s.t
-	for _, ref := range t.changed {
+	// All of this tick's changes are equally recent: after a checkout of
+	// thousands of files only the last maxHot can stay hot anyway, and
+	// taking just those keeps the eviction below cheap.
+	changed, chdirs := t.changed, t.chdirs
+	if len(changed) > s.maxHot {
+		changed = changed[len(changed)-s.maxHot:]
+	}
+	if len(chdirs) > s.maxHot {
+		chdirs = chdirs[len(chdirs)-s.maxHot:]
+	}
+	for _, ref := range changed {
 		if !t.live(ref.dir) || t.dirs[ref.dir].gen != ref.gen {
 			continue
 		}
@@ -169,7 +179,7 @@ func (s *sched) absorb(now time.Time) {
 		}
 		s.hotDirs[ref.dir] = hotDir{gen: ref.gen, last: now}
 	}
-	for _, di := range t.chdirs {
+	for _, di := range chdirs {
 		if t.live(di) {
 			s.hotDirs[di] = hotDir{gen: t.dirs[di].gen, last: now}
 		}

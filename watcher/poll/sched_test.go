@@ -113,3 +113,25 @@ func TestSchedNoBudgetNoSweep(t *testing.T) {
 		t.Errorf("cold sweep moved without budget: %d sweeps, cursor %d/%d", s.sweeps, s.cdi, s.cidx)
 	}
 }
+
+func TestSchedHotSetIsBounded(t *testing.T) {
+	o := Options{Interval: 100 * time.Millisecond, ColdPeriod: 200 * time.Millisecond, DirPeriod: 100 * time.Millisecond, ColdBudget: 1}
+	m, _, s, start := schedFixture(t, o)
+	s.maxHot = 16
+	// A checkout: every file rewritten, new files in new directories.
+	m.now += 20 * sec
+	for d := range 4 {
+		for f := range 50 {
+			m.write(fmt.Sprintf("/r/d%d/f%02d", d, f), "v2")
+		}
+		m.mkdir(fmt.Sprintf("/r/n%d", d))
+		m.write(fmt.Sprintf("/r/n%d/x", d), "x")
+	}
+	_, evs := run(s, start, o.Interval, 1, 10, "")
+	if len(evs) != 204 {
+		t.Errorf("%d events, want 204", len(evs))
+	}
+	if len(s.hot) > 16 || len(s.hotDirs) > 16 {
+		t.Errorf("hot set %d files, %d dirs; want ≤ 16 each", len(s.hot), len(s.hotDirs))
+	}
+}
