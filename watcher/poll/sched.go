@@ -185,6 +185,12 @@ func (s *sched) absorb(now time.Time) {
 		}
 	}
 	t.changed, t.chdirs = t.changed[:0], t.chdirs[:0]
+	if cap(t.changed) > 4*s.maxHot {
+		t.changed = nil // a mass change's list is not kept for good
+	}
+	if cap(t.chdirs) > 4*s.maxHot {
+		t.chdirs = nil
+	}
 	for len(s.hot) > s.maxHot {
 		var oldest fileRef
 		var at time.Time
