@@ -1,29 +1,3 @@
-// Package debounce is reloadd's coalescing build queue: it turns a stream of
-// file events into batches, one build each.
-//
-// # Semantics
-//
-//   - The first change starts a batch; the batch is handed out once no new
-//     change has arrived for the settle window (default 10 ms), or once the
-//     batch is MaxWait old (default 1 s), whichever comes first, so a
-//     continuous stream of writes cannot starve the build.
-//   - Within a batch, events are reduced to their net effect per path (see
-//     changeSet): a temporary file created and removed is no change, a file
-//     replaced by rename is a Write.
-//   - While the consumer builds a batch (between receiving it and calling
-//     [Queue.Done]), new changes accumulate. Under [PolicyQueue] they become
-//     exactly one more batch after Done; under [PolicyRestart] the running
-//     batch's context is cancelled as soon as they settle, and after Done one
-//     batch with the union of both is handed out.
-//   - Nothing is lost: every event received ends up in exactly one batch that
-//     the consumer received and completed (or, under Restart, in the union
-//     batch that replaces a cancelled one).
-//
-// # Design notes
-//
-// One goroutine owns all state; the consumer talks to it only through the
-// Batches channel and Done. Time comes from package time, so tests run the
-// queue inside a testing/synctest bubble with a fake clock.
 package debounce
 
 import (
@@ -50,6 +24,11 @@ const (
 // Immediate, as Options.Settle, hands a batch out as soon as no further event
 // is already waiting (the seed article's "build at once").
 const Immediate time.Duration = -1
+
+// drainMax bounds how many already-waiting events are folded into a batch
+// at the moment it is handed out, so that a flood cannot hold the hand-out
+// forever; the rest simply go into the next batch.
+const drainMax = 4096
 
 // Policy says what a change does while a build runs.
 type Policy int
@@ -80,7 +59,8 @@ type Options struct {
 	Policy Policy
 	// Initial, if set, makes the queue hand out an empty batch (with
 	// Initial=true) at once, for the build reloadd runs at start-up.
-	// Changes during it are queued as for any build.
+	// Changes during it are queued as for any build. If the initial batch
+	// is given back with Requeue, the next batch is marked Initial too.
 	Initial bool
 }
 
@@ -90,14 +70,16 @@ type Batch struct {
 	Events []watcher.Event
 	// First is when the earliest change of the batch was seen.
 	First time.Time
-	// Initial marks the start-up batch, which has no events.
+	// Initial marks the start-up batch (or a batch that replaces a
+	// cancelled start-up batch). Only an Initial batch can have no events.
 	Initial bool
 
 	ctx context.Context
 }
 
 // Context is cancelled when, under the Restart policy, newer changes
-// supersede this batch. It is never cancelled under Queue.
+// supersede this batch, and when the queue is closed. It is never cancelled
+// by new changes under Queue.
 func (b Batch) Context() context.Context {
 	if b.ctx == nil {
 		return context.Background()
@@ -115,22 +97,18 @@ func (b Batch) Paths() []string {
 }
 
 // Queue is the coalescing build queue. Its methods are safe for concurrent
-// use. It runs one goroutine, stopped and waited for by Close.
+// use. It runs one goroutine, which stops when Close is called, or when the
+// input channel is closed and everything received has been handed out and
+// finished; Close waits for it.
 type Queue struct {
-	in   <-chan watcher.Event
-	out  chan Batch
-	done chan struct{}
-	quit chan struct{}
-	wg   sync.WaitGroup // the run goroutine (exactly one)
-	once sync.Once
-	opts Options
-
-	// Owned by run.
-	inEOF bool // in was closed
-	// The context of the next batch, made once when a batch is first
-	// offered and kept until the consumer takes it.
-	nextCtx    context.Context
-	nextCancel context.CancelFunc
+	in     <-chan watcher.Event
+	out    chan Batch
+	done   chan bool     // consumer → run: true for Done, false for Requeue
+	quit   chan struct{} // closed by Close
+	exited chan struct{} // closed by run when it returns
+	wg     sync.WaitGroup
+	once   sync.Once
+	opts   Options
 }
 
 // New starts a queue that reads events from in until in is closed or Close
@@ -143,144 +121,165 @@ func New(in <-chan watcher.Event, opts Options) *Queue {
 		opts.MaxWait = DefaultMaxWait
 	}
 	q := &Queue{
-		in:   in,
-		out:  make(chan Batch),
-		done: make(chan struct{}),
-		quit: make(chan struct{}),
-		opts: opts,
+		in:     in,
+		out:    make(chan Batch),
+		done:   make(chan bool),
+		quit:   make(chan struct{}),
+		exited: make(chan struct{}),
+		opts:   opts,
 	}
 	q.wg.Add(1)
 	go q.run()
 	return q
 }
 
-// Batches delivers batches. The consumer must call Done after it has
-// finished with each one (built it, skipped it, or given up). The channel is
-// closed when the queue stops.
+// Batches delivers batches. The consumer must call Done or Requeue after it
+// has finished with each one. The channel is closed when the queue stops.
 func (q *Queue) Batches() <-chan Batch { return q.out }
 
-// Done tells the queue the consumer has finished the last batch it received.
-func (q *Queue) Done() {
+// Done tells the queue the consumer has finished the last batch it received:
+// built it (successfully or not), or decided it needs no build. Its changes
+// are never handed out again. Done does not block once the queue has stopped.
+func (q *Queue) Done() { q.finish(true) }
+
+// Requeue tells the queue the consumer did not build the last batch it
+// received (typically: the build was cancelled). Its changes are put back
+// and handed out again, merged with any newer ones, once those have settled.
+// Requeue does not block once the queue has stopped.
+func (q *Queue) Requeue() { q.finish(false) }
+
+func (q *Queue) finish(built bool) {
 	select {
-	case q.done <- struct{}{}:
-	case <-q.quit:
+	case q.done <- built:
+	case <-q.exited:
 	}
 }
 
 // Close stops the queue and waits for its goroutine. Pending changes are
-// discarded. Close is idempotent.
+// discarded, and the context of a batch being built is cancelled. Close is
+// idempotent.
 func (q *Queue) Close() error {
 	q.once.Do(func() { close(q.quit) })
 	q.wg.Wait()
 	return nil
 }
 
+// state is everything run owns.
+type state struct {
+	pending        changeSet // changes not yet handed out
+	pendingInitial bool      // the next batch is a (re-run) initial batch
+	last           time.Time // when the last pending event arrived
+	ready          bool      // pending has settled and may be handed out
+
+	busy      bool               // a batch is out and not yet finished
+	inflight  changeSet          // the events of the batch being built
+	initial   bool               // the batch being built is Initial
+	cancel    context.CancelFunc // cancels the batch being built
+	cancelled bool               // cancel was called by the Restart policy
+
+	// The context of the batch on offer: made when it is first offered and
+	// kept until the consumer takes it.
+	nextCtx    context.Context
+	nextCancel context.CancelFunc
+}
+
 func (q *Queue) run() {
 	defer q.wg.Done()
+	defer close(q.exited)
 	defer close(q.out)
 
-	var (
-		pending   changeSet
-		inflight  changeSet          // events of the batch being built
-		busy      bool               // a batch is out and Done has not come back
-		cancel    context.CancelFunc // cancels the batch being built
-		cancelled bool               // cancel was called for the batch being built
-		last      time.Time          // when the last pending event arrived
-		ready     bool               // pending has settled and may be handed out
-		timer     = time.NewTimer(time.Hour)
-	)
+	st := &state{pendingInitial: q.opts.Initial}
+	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	defer func() {
-		if cancel != nil {
-			cancel()
-		}
-		if q.nextCancel != nil {
-			q.nextCancel()
+		if st.cancel != nil {
+			st.cancel()
 		}
 	}()
-
-	if q.opts.Initial {
-		ctx, c := context.WithCancel(context.Background())
-		select {
-		case q.out <- Batch{Initial: true, First: time.Now(), ctx: ctx}:
-			busy, cancel = true, c
-		case <-q.quit:
-			c()
-			return
-		}
+	if st.pendingInitial {
+		st.ready = true
 	}
 
 	// arm decides whether pending has settled, or sets the timer for when
 	// it will have.
 	arm := func() {
-		ready = false
-		if pending.len() == 0 {
-			timer.Stop()
+		st.ready = false
+		timer.Stop()
+		if st.pending.len() == 0 {
+			st.ready = st.pendingInitial
 			return
 		}
 		now := time.Now()
-		deadline := last.Add(max(q.opts.Settle, 0))
-		if limit := time.Unix(0, pending.first).Add(q.opts.MaxWait); limit.Before(deadline) {
+		deadline := st.last.Add(max(q.opts.Settle, 0))
+		if limit := st.pending.first.Add(q.opts.MaxWait); limit.Before(deadline) {
 			deadline = limit
 		}
 		if !deadline.After(now) {
-			ready = true
-			timer.Stop()
+			st.ready = true
 			return
 		}
 		timer.Reset(deadline.Sub(now))
 	}
 
+	in := q.in
+	defer func() {
+		if st.nextCancel != nil {
+			st.nextCancel()
+		}
+	}()
 	for {
 		// Under Restart, settled changes cancel the running build.
-		if busy && ready && !cancelled && q.opts.Policy == PolicyRestart {
-			cancel()
-			cancelled = true
+		if st.busy && st.ready && !st.cancelled && q.opts.Policy == PolicyRestart {
+			st.cancel()
+			st.cancelled = true
+		}
+		if in == nil && !st.busy && st.pending.len() == 0 && !st.pendingInitial {
+			return // input closed and everything finished
 		}
 		var out chan Batch
 		var batch Batch
-		if !busy && ready {
-			q.drain(&pending, &last)
-			if q.nextCtx == nil {
-				q.nextCtx, q.nextCancel = context.WithCancel(context.Background())
+		if !st.busy && st.ready {
+			in = q.drain(in, st)
+			if st.nextCtx == nil {
+				st.nextCtx, st.nextCancel = context.WithCancel(context.Background())
 			}
 			out = q.out
-			batch = Batch{Events: pending.events(), First: time.Unix(0, pending.first), ctx: q.nextCtx}
-		}
-		in := q.in
-		if q.inEOF {
-			in = nil
+			batch = Batch{Events: st.pending.events(), First: st.pending.first, Initial: st.pendingInitial, ctx: st.nextCtx}
+			if batch.First.IsZero() {
+				batch.First = time.Now()
+			}
 		}
 		select {
 		case ev, ok := <-in:
 			if !ok {
-				q.inEOF = true
+				in = nil
 				continue
 			}
-			pending.add(ev)
-			last = time.Now()
+			st.add(ev)
 			arm()
 		case out <- batch:
-			busy, cancel = true, q.nextCancel
-			q.nextCtx, q.nextCancel = nil, nil
-			inflight, pending = pending, changeSet{}
-			ready = false
-		case <-q.done:
-			if !busy {
+			st.busy, st.cancel, st.cancelled = true, st.nextCancel, false
+			st.nextCtx, st.nextCancel = nil, nil
+			st.inflight, st.pending = st.pending, changeSet{}
+			st.initial, st.pendingInitial = st.pendingInitial, false
+			st.ready = false
+		case built := <-q.done:
+			if !st.busy {
 				continue // a stray Done: ignore
 			}
-			busy = false
-			cancel()
-			cancel = nil
-			if cancelled {
-				// The cancelled build's changes go into the next batch.
-				inflight.merge(&pending)
-				pending = inflight
-				last = time.Now().Add(-max(q.opts.Settle, 0))
+			st.busy = false
+			st.cancel()
+			st.cancel = nil
+			if !built {
+				// Not built: its changes go first in the next batch, and
+				// newer changes fold in after them.
+				st.inflight.then(&st.pending)
+				st.pending = st.inflight
+				st.pendingInitial = st.pendingInitial || st.initial
 			}
-			cancelled = false
-			inflight = changeSet{}
+			st.inflight = changeSet{}
+			st.initial = false
 			arm()
 		case <-timer.C:
 			arm()
@@ -290,23 +289,33 @@ func (q *Queue) run() {
 	}
 }
 
-// drain folds in events that are already waiting, so a batch handed out
-// "immediately" still holds everything that had arrived.
-func (q *Queue) drain(s *changeSet, last *time.Time) {
-	if q.inEOF {
-		return
+// add folds one incoming event into pending.
+func (st *state) add(ev watcher.Event) {
+	now := time.Now()
+	if ev.Time.IsZero() {
+		ev.Time = now
 	}
-	for range 4096 {
+	st.pending.add(ev)
+	st.last = now
+}
+
+// drain folds in events that are already waiting, so a batch handed out
+// "immediately" still holds everything that had arrived. It returns nil
+// once in is closed.
+func (q *Queue) drain(in <-chan watcher.Event, st *state) <-chan watcher.Event {
+	if in == nil {
+		return nil
+	}
+	for range drainMax {
 		select {
-		case ev, ok := <-q.in:
+		case ev, ok := <-in:
 			if !ok {
-				q.inEOF = true
-				return
+				return nil
 			}
-			s.add(ev)
-			*last = time.Now()
+			st.add(ev)
 		default:
-			return
+			return in
 		}
 	}
+	return in
 }

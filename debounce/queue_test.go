@@ -1,6 +1,8 @@
 package debounce
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -198,7 +200,7 @@ func TestQueue(t *testing.T) {
 			if d := time.Since(h.t0); d != 2*DefaultSettle {
 				t.Errorf("cancelled after %v, want %v (one settle for each change)", d, 2*DefaultSettle)
 			}
-			h.q.Done()
+			h.q.Requeue()
 			b = h.next(time.Minute)
 			if !slices.Equal(paths(b), []string{"/a", "/b"}) {
 				t.Errorf("union batch = %v", paths(b))
@@ -219,6 +221,154 @@ func TestQueue(t *testing.T) {
 				t.Errorf("next batch = %v, want only /b", paths(b))
 			}
 			h.q.Done()
+		}},
+		{"restart: a cancelled build that finished anyway is not rebuilt", Options{Policy: PolicyRestart}, func(t *testing.T, h *harness) {
+			h.send(watcher.Write, "/a")
+			b := h.next(time.Minute)
+			h.send(watcher.Write, "/b")
+			<-b.Context().Done()
+			h.q.Done() // the consumer says it built /a after all
+			b = h.next(time.Minute)
+			if !slices.Equal(paths(b), []string{"/b"}) {
+				t.Errorf("next batch = %v, want only /b", paths(b))
+			}
+			h.q.Done()
+			h.none(time.Minute)
+		}},
+		{"restart: a requeued initial batch stays initial", Options{Policy: PolicyRestart, Initial: true}, func(t *testing.T, h *harness) {
+			b := h.next(time.Minute)
+			h.send(watcher.Write, "/a")
+			<-b.Context().Done()
+			h.q.Requeue()
+			b = h.next(time.Minute)
+			if !b.Initial || !slices.Equal(paths(b), []string{"/a"}) {
+				t.Errorf("batch after a cancelled initial one = %+v, want Initial with /a", b)
+			}
+			h.q.Done()
+			h.none(time.Minute)
+		}},
+		{"restart: a file created in the cancelled batch and removed since is a Remove", Options{Policy: PolicyRestart}, func(t *testing.T, h *harness) {
+			h.send(watcher.Create, "/t")
+			b := h.next(time.Minute)
+			h.send(watcher.Remove, "/t")
+			<-b.Context().Done()
+			h.q.Requeue()
+			b = h.next(time.Minute)
+			if len(b.Events) != 1 || b.Events[0].Path != "/t" || b.Events[0].Op != watcher.Remove {
+				t.Errorf("union batch = %v, want REMOVE /t", b.Events)
+			}
+			h.q.Done()
+		}},
+		{"queue: a requeued batch comes back at once with what arrived meanwhile", Options{}, func(t *testing.T, h *harness) {
+			h.send(watcher.Write, "/a")
+			b := h.next(time.Minute)
+			h.send(watcher.Write, "/b")
+			time.Sleep(time.Second)
+			if b.Context().Err() != nil {
+				t.Fatal("queue policy cancelled a batch")
+			}
+			h.q.Requeue()
+			start := time.Now()
+			b = h.next(time.Minute)
+			if d := time.Since(start); d != 0 {
+				t.Errorf("requeued batch after %v, want at once", d)
+			}
+			if !slices.Equal(paths(b), []string{"/a", "/b"}) {
+				t.Errorf("batch = %v", paths(b))
+			}
+			h.q.Done()
+			h.none(time.Minute)
+		}},
+		{"a burst during a build: one more batch, at once if settled, else after the window", Options{}, func(t *testing.T, h *harness) {
+			h.send(watcher.Write, "/a")
+			h.next(time.Minute)
+			var want []string
+			for i := range 100 {
+				p := fmt.Sprintf("/burst/%03d", i)
+				want = append(want, p)
+				h.send(watcher.Write, p)
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(time.Second)
+			h.q.Done()
+			start := time.Now()
+			b := h.next(time.Minute)
+			if d := time.Since(start); d != 0 {
+				t.Errorf("batch after %v, want at once (the burst settled during the build)", d)
+			}
+			if !slices.Equal(paths(b), want) {
+				t.Errorf("batch has %d paths, want the 100 of the burst", len(b.Events))
+			}
+			// A change 2 ms before the build ends still gets its window.
+			h.send(watcher.Write, "/late")
+			time.Sleep(2 * time.Millisecond)
+			h.q.Done()
+			start = time.Now()
+			b = h.next(time.Minute)
+			if d := time.Since(start); d != DefaultSettle-2*time.Millisecond {
+				t.Errorf("batch after %v, want the rest of the window, %v", d, DefaultSettle-2*time.Millisecond)
+			}
+			if !slices.Equal(paths(b), []string{"/late"}) {
+				t.Errorf("batch = %v, want /late", paths(b))
+			}
+			h.q.Done()
+			h.none(time.Minute)
+		}},
+		{"MaxWait counts from the first change, also during a build", Options{MaxWait: 100 * time.Millisecond}, func(t *testing.T, h *harness) {
+			h.send(watcher.Write, "/a")
+			h.next(time.Minute)
+			stop := make(chan struct{})
+			streamed := make(chan struct{})
+			go func() {
+				defer close(streamed)
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(5 * time.Millisecond):
+						h.send(watcher.Write, "/log")
+					}
+				}
+			}()
+			time.Sleep(500 * time.Millisecond)
+			h.q.Done()
+			start := time.Now()
+			b := h.next(time.Minute)
+			if d := time.Since(start); d != 0 {
+				t.Errorf("batch after %v while the stream goes on, want at once", d)
+			}
+			if !slices.Equal(paths(b), []string{"/log"}) {
+				t.Errorf("batch = %v", paths(b))
+			}
+			close(stop)
+			<-streamed
+			h.q.Done()
+		}},
+		{"an event without a time gets the time it arrived", Options{}, func(t *testing.T, h *harness) {
+			time.Sleep(time.Second)
+			h.in <- watcher.Event{Path: "/a", Op: watcher.Write}
+			b := h.next(time.Minute)
+			if want := h.t0.Add(time.Second); !b.First.Equal(want) {
+				t.Errorf("First = %v, want %v", b.First, want)
+			}
+			h.q.Done()
+		}},
+		{"the queue stops once the input is closed and everything is finished", Options{}, func(t *testing.T, h *harness) {
+			h.send(watcher.Write, "/a")
+			b := h.next(time.Minute)
+			close(h.in)
+			time.Sleep(time.Second)
+			select {
+			case _, ok := <-h.q.Batches():
+				t.Fatalf("queue handed out (ok=%v) while a batch was still being built", ok)
+			default:
+			}
+			_ = b
+			h.q.Done()
+			if _, ok := <-h.q.Batches(); ok {
+				t.Fatal("a batch after the last one")
+			}
+			h.q.Done() // after the stop: must not block
 		}},
 		{"closing the input stops nothing pending from being handed out", Options{}, func(t *testing.T, h *harness) {
 			h.send(watcher.Write, "/a")
@@ -295,5 +445,131 @@ func TestReduce(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%v reduces to %v, want %v", tc.seq, got, tc.want)
 		}
+	}
+}
+
+// TestQueueRandomised drives the queue with random streams of changes and a
+// consumer with random build times, under both policies, and checks its
+// promises: every change is finished in exactly one batch; a batch is never
+// empty unless Initial; Queue never cancels; and under Queue, the changes
+// that arrive during one build all go into the very next batch (never split
+// over two).
+func TestQueueRandomised(t *testing.T) {
+	for _, policy := range []Policy{PolicyQueue, PolicyRestart} {
+		for seed := range 16 {
+			t.Run(fmt.Sprintf("%v/seed=%d", policy, seed), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					randomRun(t, policy, uint64(seed))
+				})
+			})
+		}
+	}
+}
+
+func randomRun(t *testing.T, policy Policy, seed uint64) {
+	const nEvents = 300
+	rp := rand.New(rand.NewPCG(seed, 1)) // producer's
+	rc := rand.New(rand.NewPCG(seed, 2)) // consumer's
+	in := make(chan watcher.Event)
+	opts := Options{Policy: policy, MaxWait: 150 * time.Millisecond, Initial: seed%2 == 0}
+	q := New(in, opts)
+	defer q.Close()
+
+	received := make([]time.Time, nEvents) // when the queue took event i
+	go func() {
+		for i := range nEvents {
+			var pause time.Duration
+			if rp.IntN(10) == 0 {
+				pause = time.Duration(rp.IntN(300)) * time.Millisecond
+			} else {
+				pause = time.Duration(rp.IntN(4000)) * time.Microsecond
+			}
+			time.Sleep(pause)
+			in <- watcher.Event{Path: fmt.Sprintf("/p%04d", i), Op: watcher.Write, Time: time.Now()}
+			received[i] = time.Now() // unbuffered: the queue has it now
+		}
+		close(in)
+	}()
+
+	type span struct{ out, done time.Time }
+	finishedIn := map[string]int{} // path → index of the finished batch
+	var spans []span               // of finished batches
+	initials := 0
+	for b := range q.Batches() {
+		s := span{out: time.Now()}
+		if len(b.Events) == 0 && !b.Initial {
+			t.Errorf("batch %d is empty and not initial", len(spans))
+		}
+		built := true
+		select {
+		case <-time.After(time.Duration(rc.IntN(120)) * time.Millisecond):
+		case <-b.Context().Done():
+			if policy == PolicyQueue {
+				t.Errorf("batch cancelled under the queue policy")
+			}
+			built = rc.IntN(4) == 0 // sometimes a build finishes anyway
+		}
+		if !built {
+			q.Requeue()
+			continue
+		}
+		s.done = time.Now()
+		for _, p := range b.Paths() {
+			if k, dup := finishedIn[p]; dup {
+				t.Errorf("%s finished twice: in batches %d and %d", p, k, len(spans))
+			}
+			finishedIn[p] = len(spans)
+		}
+		if b.Initial {
+			initials++
+		}
+		spans = append(spans, s)
+		q.Done()
+	}
+	if want := map[bool]int{true: 1, false: 0}[opts.Initial]; initials != want {
+		t.Errorf("%d initial batches finished, want %d", initials, want)
+	}
+	for i := range nEvents {
+		p := fmt.Sprintf("/p%04d", i)
+		if _, ok := finishedIn[p]; !ok {
+			t.Errorf("%s was never finished", p)
+		}
+	}
+	if policy != PolicyQueue {
+		return
+	}
+	for i := range nEvents {
+		at := received[i]
+		for k, s := range spans {
+			if at.After(s.out) && at.Before(s.done) {
+				p := fmt.Sprintf("/p%04d", i)
+				if got := finishedIn[p]; got != k+1 {
+					t.Errorf("%s arrived during build %d but was built in %d, want %d", p, k, got, k+1)
+				}
+			}
+		}
+	}
+	t.Logf("%d events in %d builds", nEvents, len(spans))
+}
+
+func TestThenKeepsRemovals(t *testing.T) {
+	ev := func(p string, op watcher.Op, sec int64) watcher.Event {
+		return watcher.Event{Path: p, Op: op, Time: time.Unix(sec, 0)}
+	}
+	var built, later changeSet
+	built.add(ev("/tmp1", watcher.Create, 2))
+	built.add(ev("/a", watcher.Write, 3))
+	later.add(ev("/tmp1", watcher.Remove, 4))
+	later.add(ev("/b", watcher.Create, 1))
+	later.add(ev("/gone", watcher.Create, 5))
+	later.add(ev("/gone", watcher.Remove, 6)) // came and went after the build: nothing
+	built.then(&later)
+	got := built.events()
+	want := []watcher.Event{ev("/a", watcher.Write, 3), ev("/b", watcher.Create, 1), ev("/tmp1", watcher.Remove, 2)}
+	if !slices.Equal(got, want) {
+		t.Errorf("then = %v, want %v", got, want)
+	}
+	if !built.first.Equal(time.Unix(1, 0)) {
+		t.Errorf("first = %v, want the earliest change", built.first)
 	}
 }

@@ -3,6 +3,7 @@ package debounce
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/reloadd/reloadd/watcher"
 )
@@ -21,7 +22,7 @@ import (
 // Time is the first time the path was seen in the batch.
 type changeSet struct {
 	m     map[string]watcher.Event
-	first int64 // unix nanos of the earliest event, 0 if none yet
+	first time.Time // the earliest event's time; zero if none yet
 }
 
 // add folds ev into the set.
@@ -29,8 +30,8 @@ func (s *changeSet) add(ev watcher.Event) {
 	if s.m == nil {
 		s.m = make(map[string]watcher.Event)
 	}
-	if t := ev.Time.UnixNano(); s.first == 0 || t < s.first {
-		s.first = t
+	if s.first.IsZero() || ev.Time.Before(s.first) {
+		s.first = ev.Time
 	}
 	prev, seen := s.m[ev.Path]
 	if !seen {
@@ -87,10 +88,22 @@ func reduce(prev, next watcher.Op) (op watcher.Op, keep bool) {
 	return op | rescan, true
 }
 
-// merge folds every event of o into s.
-func (s *changeSet) merge(o *changeSet) {
+// then folds the later changes of o into s, where s holds changes that a
+// cancelled build may already have acted on. A path whose net effect over
+// both is nothing (created in s, removed in o) is kept as a Remove: the
+// cancelled build may have left something behind for it, and the next build
+// must hear that it is gone.
+func (s *changeSet) then(o *changeSet) {
 	for _, ev := range o.events() {
+		prev, seen := s.m[ev.Path]
 		s.add(ev)
+		if _, kept := s.m[ev.Path]; seen && !kept {
+			prev.Op = watcher.Remove | ev.Op&watcher.Rescan
+			s.m[ev.Path] = prev
+		}
+	}
+	if s.first.IsZero() || (!o.first.IsZero() && o.first.Before(s.first)) {
+		s.first = o.first
 	}
 }
 

@@ -32,10 +32,18 @@ const maxIgnoreFile = 1 << 20
 // A Filter is safe for concurrent use; rules may be added while backends
 // consult it.
 type Filter struct {
+	s *filterState // shared by every view made with Without
+	// exclude lists trees this view ignores entirely (see Without).
+	exclude []string
+}
+
+// filterState is the rules a Filter and its views share.
+type filterState struct {
 	mu          sync.RWMutex
 	sets        []ruleSet // sorted by setLess: outer bases first
 	noise       bool
-	ignoreFiles bool // honour .gitignore files (LoadIgnoreFile)
+	ignoreFiles bool     // honour .gitignore files (LoadIgnoreFile)
+	visible     []string // trees that rules from .gitignore files never hide
 }
 
 type ruleSet struct {
@@ -62,13 +70,13 @@ func setCompare(base string, file bool, s *ruleSet) int {
 
 // NewFilter returns a filter with no rules that does not read ignore files.
 // If noise is true, editor noise (see [IsNoise]) is ignored too.
-func NewFilter(noise bool) *Filter { return &Filter{noise: noise} }
+func NewFilter(noise bool) *Filter { return &Filter{s: &filterState{noise: noise}} }
 
 // DefaultFilter returns a filter that ignores editor noise and
 // [DefaultIgnores] at any depth, and honours .gitignore files.
 func DefaultFilter() *Filter {
 	f := NewFilter(true)
-	f.ignoreFiles = true
+	f.s.ignoreFiles = true
 	if err := f.Add(string(filepath.Separator), DefaultIgnores...); err != nil {
 		panic(err) // the defaults are constants and compile
 	}
@@ -78,19 +86,19 @@ func DefaultFilter() *Filter {
 // SetIgnoreFiles turns honouring of .gitignore files on or off. Turning it
 // off drops the rules already read from such files.
 func (f *Filter) SetIgnoreFiles(on bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ignoreFiles = on
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	f.s.ignoreFiles = on
 	if !on {
-		f.sets = slices.DeleteFunc(f.sets, func(s ruleSet) bool { return s.file })
+		f.s.sets = slices.DeleteFunc(f.s.sets, func(s ruleSet) bool { return s.file })
 	}
 }
 
 // IgnoreFiles reports whether the filter honours .gitignore files.
 func (f *Filter) IgnoreFiles() bool {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.ignoreFiles
+	f.s.mu.RLock()
+	defer f.s.mu.RUnlock()
+	return f.s.ignoreFiles
 }
 
 // LoadIgnoreFile reads dir/.gitignore, if the filter honours ignore files,
@@ -132,18 +140,18 @@ func (f *Filter) LoadIgnoreFile(dir string) error {
 	default:
 		return fmt.Errorf("read %s: %w", name, err)
 	}
-	f.mu.Lock()
-	i, found := slices.BinarySearchFunc(f.sets, dir, func(s ruleSet, b string) int { return setCompare(b, true, &s) })
+	f.s.mu.Lock()
+	i, found := slices.BinarySearchFunc(f.s.sets, dir, func(s ruleSet, b string) int { return setCompare(b, true, &s) })
 	switch {
 	case len(rules) == 0 && found:
-		f.sets = slices.Delete(f.sets, i, i+1)
+		f.s.sets = slices.Delete(f.s.sets, i, i+1)
 	case len(rules) == 0:
 	case found:
-		f.sets[i].rules = rules
+		f.s.sets[i].rules = rules
 	default:
-		f.sets = slices.Insert(f.sets, i, ruleSet{base: dir, file: true, rules: rules})
+		f.s.sets = slices.Insert(f.s.sets, i, ruleSet{base: dir, file: true, rules: rules})
 	}
-	f.mu.Unlock()
+	f.s.mu.Unlock()
 	if len(bad) > 0 {
 		return fmt.Errorf("%s: %w", name, errors.Join(bad...))
 	}
@@ -189,14 +197,14 @@ func (f *Filter) Add(base string, patterns ...string) error {
 	if len(rules) == 0 {
 		return nil
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	i, found := slices.BinarySearchFunc(f.sets, base, func(s ruleSet, b string) int { return setCompare(b, false, &s) })
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	i, found := slices.BinarySearchFunc(f.s.sets, base, func(s ruleSet, b string) int { return setCompare(b, false, &s) })
 	if found {
-		f.sets[i].rules = append(f.sets[i].rules, rules...)
+		f.s.sets[i].rules = append(f.s.sets[i].rules, rules...)
 		return nil
 	}
-	f.sets = slices.Insert(f.sets, i, ruleSet{base: base, rules: rules})
+	f.s.sets = slices.Insert(f.s.sets, i, ruleSet{base: base, rules: rules})
 	return nil
 }
 
@@ -204,18 +212,25 @@ func (f *Filter) Add(base string, patterns ...string) error {
 // directories. Walkers that never descend into ignored directories use it;
 // everyone else uses [Filter.Ignored].
 func (f *Filter) Match(path string, isDir bool) bool {
-	if f.noise && !isDir && IsNoise(filepath.Base(path)) {
+	if f.excluded(path) {
 		return true
 	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
+	if f.s.noise && !isDir && IsNoise(filepath.Base(path)) {
+		return true
+	}
+	f.s.mu.RLock()
+	defer f.s.mu.RUnlock()
 	return f.matchLocked(path, isDir)
 }
 
 func (f *Filter) matchLocked(path string, isDir bool) bool {
 	ignored := false
-	for i := range f.sets {
-		s := &f.sets[i]
+	skipFiles := f.visibleLocked(path)
+	for i := range f.s.sets {
+		s := &f.s.sets[i]
+		if s.file && skipFiles {
+			continue
+		}
 		rel, ok := relUnder(s.base, path)
 		if !ok {
 			continue
@@ -233,20 +248,76 @@ func (f *Filter) matchLocked(path string, isDir bool) bool {
 	return ignored
 }
 
+// KeepVisible makes rules read from .gitignore files never hide dir or
+// anything below it; rules given with [Filter.Add], the defaults and editor
+// noise still apply. reloadd uses it for the served directory when there is
+// no -build: what the browser is shown is often build output that git
+// ignores, written by a tool reloadd does not run.
+func (f *Filter) KeepVisible(dir string) {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	f.s.visible = append(f.s.visible, filepath.Clean(dir))
+}
+
+func (f *Filter) visibleLocked(path string) bool {
+	for _, v := range f.s.visible {
+		if within(v, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// Without returns a view of f that also ignores the trees dirs entirely
+// (each directory and everything below it). The view shares f's rules:
+// rules added to either, and .gitignore files loaded through either, apply
+// to both. watcher/auto uses it so that a backend never walks into a
+// subtree another backend watches.
+func (f *Filter) Without(dirs ...string) *Filter {
+	ex := slices.Clone(f.exclude)
+	for _, d := range dirs {
+		ex = append(ex, filepath.Clean(d))
+	}
+	return &Filter{s: f.s, exclude: ex}
+}
+
+func (f *Filter) excluded(path string) bool {
+	for _, d := range f.exclude {
+		if within(d, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether path is dir or lies below it.
+func within(dir, path string) bool {
+	if path == dir {
+		return true
+	}
+	if dir == string(filepath.Separator) {
+		return strings.HasPrefix(path, dir)
+	}
+	return len(path) > len(dir) && strings.HasPrefix(path, dir) && path[len(dir)] == filepath.Separator
+}
+
 // Ignored reports whether path is ignored, either itself or because one of
 // its parent directories is.
 func (f *Filter) Ignored(path string, isDir bool) bool {
 	path = filepath.Clean(path)
-	if f.noise && !isDir && IsNoise(filepath.Base(path)) {
+	if f.excluded(path) {
 		return true
 	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if len(f.sets) == 0 {
+	if f.s.noise && !isDir && IsNoise(filepath.Base(path)) {
+		return true
+	}
+	f.s.mu.RLock()
+	defer f.s.mu.RUnlock()
+	if len(f.s.sets) == 0 {
 		return false
 	}
 	// Check each ancestor directory below the outermost base, outer first.
-	outer := f.sets[0].base
+	outer := f.s.sets[0].base
 	for i := len(outer); i < len(path); i++ {
 		if path[i] == filepath.Separator && i > 0 {
 			dir := path[:i]

@@ -183,3 +183,72 @@ func TestFilterBadIgnoreFileLine(t *testing.T) {
 		t.Error("the valid line was dropped with the bad one")
 	}
 }
+
+func TestFilterKeepVisible(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, IgnoreFile), []byte("public/\n*.map\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := DefaultFilter()
+	if err := f.Add(root, "*.tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.LoadIgnoreFile(root); err != nil {
+		t.Fatal(err)
+	}
+	public := filepath.Join(root, "public")
+	if !f.Ignored(filepath.Join(public, "site.css"), false) {
+		t.Fatal("precondition: .gitignore hides public/")
+	}
+	f.KeepVisible(public)
+	tests := []struct {
+		path  string
+		isDir bool
+		want  bool
+	}{
+		{public, true, false},
+		{filepath.Join(public, "site.css"), false, false},
+		{filepath.Join(public, "app.js.map"), false, false},     // a .gitignore rule: not applied here
+		{filepath.Join(public, "x.tmp"), false, true},           // an -ignore rule still applies
+		{filepath.Join(public, "node_modules"), true, true},     // so do the defaults
+		{filepath.Join(public, "index.html~"), false, true},     // and editor noise
+		{filepath.Join(root, "src", "app.js.map"), false, true}, // outside the kept tree
+		{root + "-public", true, false},
+	}
+	for _, tc := range tests {
+		if got := f.Ignored(tc.path, tc.isDir); got != tc.want {
+			t.Errorf("Ignored(%s) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestFilterWithout(t *testing.T) {
+	f := DefaultFilter()
+	v := f.Without("/site/mnt", "/site/other/")
+	tests := []struct {
+		path     string
+		isDir    bool
+		inF, inV bool // ignored by f, by the view
+	}{
+		{"/site/mnt", true, false, true},
+		{"/site/mnt/a.html", false, false, true},
+		{"/site/mntx/a.html", false, false, false},
+		{"/site/other/b", false, false, true},
+		{"/site/a.html", false, false, false},
+		{"/site/x.log", false, true, true}, // a rule added after the view was made
+	}
+	if err := f.Add("/site", "*.log"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		if got := f.Ignored(tc.path, tc.isDir); got != tc.inF {
+			t.Errorf("f.Ignored(%s) = %v, want %v", tc.path, got, tc.inF)
+		}
+		if got := v.Ignored(tc.path, tc.isDir); got != tc.inV {
+			t.Errorf("view.Ignored(%s) = %v, want %v", tc.path, got, tc.inV)
+		}
+		if got := v.Match(tc.path, tc.isDir); got != tc.inV {
+			t.Errorf("view.Match(%s) = %v, want %v", tc.path, got, tc.inV)
+		}
+	}
+}

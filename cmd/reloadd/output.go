@@ -17,6 +17,9 @@ type printer struct {
 	w    io.Writer
 	json bool
 	cwd  string
+	// midLine: command output (see stream.go) left the terminal in the
+	// middle of a line, which the next event line must not continue.
+	midLine bool
 }
 
 func newPrinter(w io.Writer, jsonFormat bool, cwd string) *printer {
@@ -29,6 +32,10 @@ func (p *printer) event(kind, msg string, fields map[string]any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.json {
+		if p.midLine {
+			fmt.Fprintln(p.w)
+			p.midLine = false
+		}
 		fmt.Fprintln(p.w, msg)
 		return
 	}

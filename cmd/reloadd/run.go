@@ -54,6 +54,9 @@ type daemon struct {
 	filter *watcher.Filter
 	hub    *hub.Hub
 	runner *build.Runner
+	app    *build.App // nil without -run; owned by the build loop
+	// Where command output goes: the terminal, or JSON lines (stream.go).
+	buildOut, appOut *stream
 
 	mu        sync.Mutex
 	builds    []buildRecord // the last few builds, newest last; never nil
@@ -125,6 +128,12 @@ func newDaemon(cfg *config, stdout io.Writer) (*daemon, error) {
 	}
 	d.filter = watcher.DefaultFilter()
 	d.filter.SetIgnoreFiles(cfg.gitignore)
+	if cfg.build == "" && d.site != "" {
+		// Without -build, what is served is often output that git ignores,
+		// written by a tool reloadd does not run (sass --watch, tsc -w):
+		// its changes must still reload the page.
+		d.filter.KeepVisible(d.site)
+	}
 	for _, r := range d.roots {
 		if err := d.filter.Add(r, cfg.ignores...); err != nil {
 			return nil, usagef("-ignore: %v", err)
@@ -202,17 +211,27 @@ func (d *daemon) run(ctx context.Context) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 
+	d.buildOut, d.appOut = d.out.stream("build"), d.out.stream("app")
+	grace := cfg.grace
+	if grace == 0 {
+		grace = build.NoGrace // -grace 0: SIGKILL at once
+	}
 	d.runner = build.New(build.Options{
 		Command: cfg.build,
-		Output:  d.out.w,
-		Grace:   cfg.grace,
+		Output:  d.buildOut,
+		Grace:   grace,
 		Timeout: cfg.buildTimeout,
 	})
+	if cfg.run != "" {
+		d.app = build.NewApp(build.AppOptions{Command: cfg.run, Output: d.appOut, Grace: grace})
+		defer d.app.Close() // idempotent; also closed below, in order
+	}
 	settle := cfg.debounce
 	if settle == 0 {
 		settle = debounce.Immediate
 	}
-	q := debounce.New(w.Events(), debounce.Options{Settle: settle, Policy: cfg.onBusy, Initial: cfg.build != ""})
+	// The initial batch is the start-up build, after which -run starts.
+	q := debounce.New(w.Events(), debounce.Options{Settle: settle, Policy: cfg.onBusy, Initial: cfg.build != "" || cfg.run != ""})
 	defer q.Close()
 
 	u := url.URL{Scheme: "http", Host: displayHost(ln.Addr().String(), cfg.addr), Path: "/"}
@@ -248,6 +267,9 @@ func (d *daemon) run(ctx context.Context) error {
 	<-errsDone
 	q.Close()
 	<-loopDone
+	if d.app != nil {
+		d.app.Close()
+	}
 	d.hub.Close()
 	// Let responses in flight finish briefly, then close the rest: browsers
 	// keep speculative connections open that never send a request, and
@@ -294,11 +316,27 @@ func (d *daemon) what() string {
 	return d.cfg.proxy.String()
 }
 
-// buildLoop consumes batches until the queue closes.
+// buildLoop consumes batches until the queue closes. It owns the -run app:
+// it restarts it after successful builds and reports its crashes.
 func (d *daemon) buildLoop(ctx context.Context, q *debounce.Queue, w watcher.Watcher) {
 	verifier, _ := w.(watcher.Verifier)
 	var id int64
-	for b := range q.Batches() {
+	for {
+		var b debounce.Batch
+		select {
+		case <-d.appExits():
+			d.appExited()
+			continue
+		case batch, ok := <-q.Batches():
+			if !ok {
+				return
+			}
+			b = batch
+		}
+		if ctx.Err() != nil {
+			q.Done() // shutting down: nothing more is built
+			continue
+		}
 		events := b.Events
 		if !b.Initial && verifier != nil {
 			events = verifier.Verify(events)
@@ -308,13 +346,26 @@ func (d *daemon) buildLoop(ctx context.Context, q *debounce.Queue, w watcher.Wat
 			continue
 		}
 		id++
-		d.build(ctx, id, b, events)
-		q.Done()
+		if d.build(ctx, id, b, events) || ctx.Err() != nil {
+			q.Done()
+		} else {
+			q.Requeue() // cancelled by newer changes: its changes go into the next build
+		}
 	}
 }
 
-// build runs one build and announces it.
-func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events []watcher.Event) {
+// appExits fires when the -run app ends by itself; nil without one.
+func (d *daemon) appExits() <-chan struct{} {
+	if d.app == nil {
+		return nil
+	}
+	return d.app.Exited()
+}
+
+// build runs one build, restarts the app after a successful one, and
+// announces the outcome. It returns false when the build was cancelled
+// (a restart, or shutdown) and so does not count.
+func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events []watcher.Event) bool {
 	paths := make([]string, len(events))
 	for i, ev := range events {
 		paths[i] = ev.Path
@@ -323,9 +374,24 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 
 	bctx, cancel := context.WithCancel(b.Context())
 	stop := context.AfterFunc(ctx, cancel)
+	defer cancel()
+	defer stop()
 	res := d.runner.Build(bctx, paths)
-	stop()
-	cancel()
+	d.buildOut.flush()
+	output := res.Output
+	if res.Err != nil && !errors.Is(res.Err, build.ErrCancelled) {
+		output = note(res.Err.Error(), output) // say why on the overlay too
+	}
+	var app appOutcome
+	if res.OK && d.app != nil {
+		app = d.restartApp(bctx)
+		switch {
+		case app.cancelled:
+			res.OK, res.Err = false, build.ErrCancelled
+		case app.failed:
+			res.OK, res.ExitCode, res.Err, output = false, app.exitCode, errors.New(app.reason), app.output
+		}
+	}
 
 	rec := buildRecord{ID: id, OK: res.OK, Paths: len(paths), DurationMS: float64(res.Duration.Microseconds()) / 1000, At: time.Now().UTC().Format(time.RFC3339Nano)}
 	what := "start-up build"
@@ -343,16 +409,21 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 		})
 		rec.Clients = n
 		fields["clients"] = n
-		d.out.event("build_complete", fmt.Sprintf("build %d  %s  %s  %d %s", id, what, ms(res.Duration), n, plural(n, "client")), fields)
+		took := ms(res.Duration)
+		if app.ready > 0 {
+			took += ", app ready in " + ms(app.ready)
+			fields["app_ready_ms"] = float64(app.ready.Microseconds()) / 1000
+		}
+		d.out.event("build_complete", fmt.Sprintf("build %d  %s  %s  %d %s", id, what, took, n, plural(n, "client")), fields)
 	case errors.Is(res.Err, build.ErrCancelled):
 		d.out.event("build_cancelled", fmt.Sprintf("build %d  %s  cancelled", id, what), fields)
-		return
+		return false
 	default:
 		reason := fmt.Sprintf("exit %d", res.ExitCode)
 		if res.Err != nil {
 			reason = res.Err.Error()
 		}
-		n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: id, ExitCode: res.ExitCode, Output: res.Output})
+		n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: id, ExitCode: res.ExitCode, Output: output})
 		rec.Clients = n
 		fields["exit_code"] = res.ExitCode
 		fields["error"] = reason
@@ -364,6 +435,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 		d.builds = slices.Delete(d.builds, 0, len(d.builds)-keepBuilds)
 	}
 	d.mu.Unlock()
+	return true
 }
 
 func plural(n int, word string) string {

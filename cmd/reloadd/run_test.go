@@ -24,6 +24,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role)) // re-executed as the real command or a test app (roles_test.go)
+	}
 	goleak.VerifyTestMain(m,
 		// chromedp's browser plumbing winds down just after its context.
 		goleak.IgnoreTopFunction("github.com/chromedp/chromedp.(*Browser).run"),

@@ -4,8 +4,6 @@ package main
 // than accepting them and doing nothing.
 func checkSupported(c *config) error {
 	switch {
-	case c.run != "":
-		return usagef("-run: not yet supported")
 	case c.watch == "hybrid":
 		return usagef("-watch %s: not yet supported (auto watches natively for now)", c.watch)
 	}

@@ -115,3 +115,22 @@ func TestStatusChild(t *testing.T) {
 	l, _ := json.Marshal(d.out.String())
 	fmt.Printf("LOG %s\n", bytes.TrimSpace(l))
 }
+
+// TestServedDirIgnoredByGitStillReloads: a project whose .gitignore lists
+// the served output directory, with an outside tool (not -build) writing
+// into it: the change must still reach the browser.
+func TestServedDirIgnoredByGitStillReloads(t *testing.T) {
+	root := t.TempDir()
+	public := filepath.Join(root, "public")
+	must(t, os.MkdirAll(public, 0o755))
+	must(t, os.WriteFile(filepath.Join(root, ".gitignore"), []byte("public/\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(public, "site.css"), []byte("a{}"), 0o644))
+	d := startDaemon(t, freeAddr(t), "-serve", public, root)
+	c := d.dial(t)
+	readMsg(t, c)
+	must(t, os.WriteFile(filepath.Join(public, "site.css"), []byte("b{}"), 0o644))
+	m := readType(t, c, "build_complete")
+	if fmt.Sprint(m["urls"]) != "[/site.css]" {
+		t.Errorf("build_complete = %v", m)
+	}
+}

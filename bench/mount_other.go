@@ -1,0 +1,19 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+)
+
+// errNoTool marks a figure that cannot run because a tool is missing.
+var errNoTool = errors.New("tool missing")
+
+type bindfsMount struct{ src, dir string }
+
+func mountBindfs(src, dir string) (*bindfsMount, error) {
+	return nil, fmt.Errorf("bindfs mounts need Linux: %w", errNoTool)
+}
+
+func (m *bindfsMount) unmount() {}
