@@ -22,7 +22,6 @@ import (
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/serve"
 	"github.com/reloadd/reloadd/watcher"
-	"github.com/reloadd/reloadd/watcher/native"
 )
 
 // run is reloadd without the process around it: it returns nil after ctx is
@@ -180,17 +179,11 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	defer ln.Close()
 
-	w, err := native.New(d.roots, watcher.Options{Filter: d.filter})
+	w, err := d.newBackend()
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	d.mu.Lock()
-	for _, r := range d.roots {
-		d.mounts = append(d.mounts, mountStatus{Path: r, Mode: "native", Reason: "watched with inotify (polling lands later)"})
-	}
-	d.unwatched = w.Unwatched
-	d.mu.Unlock()
 
 	d.hub = d.newHub()
 	defer d.hub.Close()

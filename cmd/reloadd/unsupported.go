@@ -4,7 +4,7 @@ package main
 // than accepting them and doing nothing.
 func checkSupported(c *config) error {
 	switch {
-	case c.watch == "poll" || c.watch == "hybrid":
+	case c.watch == "hybrid":
 		return usagef("-watch %s: not yet supported (auto watches natively for now)", c.watch)
 	}
 	return nil

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/reloadd/reloadd/internal/testenv"
+)
+
+// TestWatchPoll: with -watch poll a save reaches a WebSocket client, a
+// touch does not, and /_reloadd/status says the root is polled.
+func TestWatchPoll(t *testing.T) {
+	site := newSite(t)
+	d := startDaemon(t, freeAddr(t), "-watch", "poll", "-poll-interval", "20ms", site)
+	c := d.dial(t)
+	readType(t, c, "hello")
+	index := filepath.Join(site, "index.html")
+	must(t, os.Chmod(index, 0o600)) // no content change: no build
+	must(t, os.WriteFile(filepath.Join(site, "css", "site.css"), []byte("h1{}"), 0o644))
+	done := readType(t, c, "build_complete")
+	if !slices.Equal(done["paths"].([]any), []any{filepath.Join(site, "css", "site.css")}) {
+		t.Errorf("paths = %v, want only the stylesheet", done["paths"])
+	}
+	m := d.status(t)["mounts"].([]any)[0].(map[string]any)
+	if m["mode"] != "poll" || m["path"] != site || m["fstype"] == "" {
+		t.Errorf("status mount = %v", m)
+	}
+}
+
+// TestWatchPollDeafMount: a change made on the backing side of a bindfs
+// mount, which inotify never hears of, reaches the client with -watch poll.
+func TestWatchPollDeafMount(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("FUSE mounts are tested on Linux")
+	}
+	base := t.TempDir()
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	must(t, os.Mkdir(src, 0o755))
+	must(t, os.Mkdir(mnt, 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "index.html"), page("one"), 0o644))
+	testenv.Bindfs(t, src, mnt)
+	d := startDaemon(t, freeAddr(t), "-watch", "poll", mnt)
+	c := d.dial(t)
+	readType(t, c, "hello")
+	for _, title := range []string{"two", "three"} {
+		must(t, os.WriteFile(filepath.Join(src, "index.html"), page(title), 0o644))
+		done := readType(t, c, "build_complete")
+		if !slices.Equal(done["paths"].([]any), []any{filepath.Join(mnt, "index.html")}) {
+			t.Errorf("paths = %v", done["paths"])
+		}
+	}
+	d.stop(t) // before the mount goes away in cleanup
+}

@@ -1,0 +1,86 @@
+package poll
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/reloadd/reloadd/watcher"
+)
+
+// fstat is what the poller keeps of a stat result: the fields that change
+// when a file's content or identity changes.
+type fstat struct {
+	size  int64
+	mtime int64 // unix nanoseconds
+	ctime int64 // unix nanoseconds; 0 where the platform has none
+	ino   uint64
+	dev   uint64
+	mode  fs.FileMode // type bits and permissions
+}
+
+// fileSystem is everything the index needs from the filesystem. The real
+// one is osFS; the table tests use an in-memory fake, which keeps the diff
+// logic (tree.go) a pure function of "what was there" and "what is there".
+type fileSystem interface {
+	// stat stats path; follow says whether a final symlink is followed
+	// (only for roots).
+	stat(path string, follow bool) (fstat, error)
+	// openDir opens a directory to list and stat its entries.
+	openDir(path string) (dirHandle, error)
+	// hash returns the xxhash of the content of the file at path (of the
+	// link text for a symlink). ok is false when the file is larger than
+	// the hash limit.
+	hash(path string, mode fs.FileMode) (sum uint64, ok bool, err error)
+}
+
+// dirHandle is an open directory.
+type dirHandle interface {
+	// names lists the entries, in no particular order, without . and ..
+	names() ([]string, error)
+	// lstat stats one entry, never following a symlink.
+	lstat(name string) (fstat, error)
+	close()
+}
+
+// osFS is the real filesystem. force asks the platform to revalidate
+// cached attributes (statx AT_STATX_FORCE_SYNC on Linux) on every stat.
+type osFS struct {
+	force bool
+	limit int64
+}
+
+func (o osFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
+	if mode&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(path)
+		if err != nil {
+			return 0, false, err
+		}
+		return xxhash.Sum64String(target), true, nil
+	}
+	sum, _, ok, err := watcher.HashFile(path, o.limit)
+	return sum, ok, err
+}
+
+// join is filepath.Join for a clean directory and a plain name, without
+// Join's Clean pass.
+func join(dir, name string) string {
+	if len(dir) > 0 && os.IsPathSeparator(dir[len(dir)-1]) {
+		return dir + name
+	}
+	return dir + string(filepath.Separator) + name
+}
+
+// isGone reports errors that mean "this path is not there (any more)":
+// the file vanished between readdir and stat, or a path component is no
+// longer a directory.
+func isGone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// isDenied reports a permission error.
+func isDenied(err error) bool { return errors.Is(err, fs.ErrPermission) }

@@ -1,0 +1,147 @@
+package poll
+
+import (
+	"io/fs"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// memFS is an in-memory fileSystem for the table tests: the tests set up a
+// tree, change it, and compare what the index reports with what changed.
+type memFS struct {
+	nodes  map[string]*memNode
+	errs   map[string]error // returned by stat, lstat, openDir and hash of that path
+	gone   map[string]bool  // listed by the parent, but stat says ENOENT
+	now    int64            // timestamp given to changes
+	ino    uint64
+	limit  int64
+	hashes int // hash calls
+}
+
+type memNode struct {
+	st   fstat
+	data string // file content, or symlink target
+}
+
+func newMemFS() *memFS {
+	m := &memFS{nodes: map[string]*memNode{}, errs: map[string]error{}, gone: map[string]bool{}, now: 1e18, limit: 1 << 20}
+	m.mkdir("/r")
+	return m
+}
+
+func (m *memFS) nextIno() uint64 { m.ino++; return m.ino }
+
+func (m *memFS) touchParent(p string) {
+	if n := m.nodes[parentOf(p)]; n != nil {
+		n.st.mtime, n.st.ctime = m.now, m.now
+	}
+}
+
+func (m *memFS) mkdir(p string) {
+	m.nodes[p] = &memNode{st: fstat{ino: m.nextIno(), dev: 1, mode: fs.ModeDir | 0o755, mtime: m.now, ctime: m.now}}
+	m.touchParent(p)
+}
+
+// write sets a file's content, keeping its inode if it exists (an in-place
+// write), with mtime and ctime = now.
+func (m *memFS) write(p, data string) {
+	n, ok := m.nodes[p]
+	if !ok {
+		n = &memNode{st: fstat{ino: m.nextIno(), dev: 1, mode: 0o644}}
+		m.nodes[p] = n
+		m.touchParent(p)
+	}
+	n.data = data
+	n.st.size = int64(len(data))
+	n.st.mtime, n.st.ctime = m.now, m.now
+}
+
+func (m *memFS) symlink(p, target string) {
+	m.nodes[p] = &memNode{data: target, st: fstat{ino: m.nextIno(), dev: 1, mode: fs.ModeSymlink | 0o777, size: int64(len(target)), mtime: m.now, ctime: m.now}}
+	m.touchParent(p)
+}
+
+func (m *memFS) remove(p string) {
+	for k := range m.nodes {
+		if k == p || strings.HasPrefix(k, p+"/") {
+			delete(m.nodes, k)
+		}
+	}
+	m.touchParent(p)
+}
+
+func (m *memFS) rename(from, to string) {
+	m.remove(to)
+	for k, n := range m.nodes {
+		if k == from || strings.HasPrefix(k, from+"/") {
+			delete(m.nodes, k)
+			m.nodes[to+k[len(from):]] = n
+		}
+	}
+	m.nodes[to].st.ctime = m.now
+	m.touchParent(from)
+	m.touchParent(to)
+}
+
+func (m *memFS) stat(path string, follow bool) (fstat, error) {
+	if err := m.errs[path]; err != nil {
+		return fstat{}, err
+	}
+	n, ok := m.nodes[path]
+	if !ok || m.gone[path] {
+		return fstat{}, &fs.PathError{Op: "stat", Path: path, Err: syscall.ENOENT}
+	}
+	return n.st, nil
+}
+
+func (m *memFS) openDir(path string) (dirHandle, error) {
+	if err := m.errs[path]; err != nil {
+		return nil, err
+	}
+	n, ok := m.nodes[path]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.ENOENT}
+	}
+	if !n.st.mode.IsDir() {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.ENOTDIR}
+	}
+	return memDir{m, path}, nil
+}
+
+func (m *memFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
+	m.hashes++
+	if err := m.errs[path]; err != nil {
+		return 0, false, err
+	}
+	n, ok := m.nodes[path]
+	if !ok || m.gone[path] {
+		return 0, false, &fs.PathError{Op: "open", Path: path, Err: syscall.ENOENT}
+	}
+	if int64(len(n.data)) > m.limit {
+		return 0, false, nil
+	}
+	return xxhash.Sum64String(n.data), true, nil
+}
+
+type memDir struct {
+	m    *memFS
+	path string
+}
+
+func (d memDir) names() ([]string, error) {
+	var out []string
+	for k := range d.m.nodes {
+		if parentOf(k) == d.path && k != d.path {
+			out = append(out, k[len(d.path)+1:])
+		}
+	}
+	slices.Reverse(out) // any order
+	return out, nil
+}
+
+func (d memDir) lstat(name string) (fstat, error) { return d.m.stat(d.path+"/"+name, false) }
+
+func (d memDir) close() {}

@@ -1,0 +1,315 @@
+//go:build linux
+
+package poll
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/reloadd/reloadd/internal/testenv"
+	"github.com/reloadd/reloadd/watcher"
+	"github.com/reloadd/reloadd/watcher/native"
+)
+
+// deafMount mounts a fresh backing directory with bindfs and returns the
+// mount. Paths: m.Src (write here) and m.Dir (watch here).
+func deafMount(t *testing.T) *testenv.Mount {
+	t.Helper()
+	base := t.TempDir()
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	must(t, os.Mkdir(src, 0o755))
+	must(t, os.Mkdir(mnt, 0o755))
+	return testenv.Bindfs(t, src, mnt)
+}
+
+// change is one edit made on the backing side, and what the poller must
+// report for it on the mount side.
+type change struct {
+	do   func()
+	want map[string]watcher.Op // mount-relative path → any of these ops
+}
+
+// TestDeafMountFiftyChanges is the deaf-mount test: 50 changes made on the
+// backing side of a bindfs mount, every one reported by the poller watching
+// the mount, none by the native watcher (which proves the mount is deaf).
+func TestDeafMountFiftyChanges(t *testing.T) {
+	m := deafMount(t)
+	src := func(rel string) string { return filepath.Join(m.Src, rel) }
+	for i := range 40 {
+		mustWrite(t, src(fmt.Sprintf("e%02d.html", i)), fmt.Sprintf("existing %d", i))
+	}
+	for i := range 5 {
+		mustWrite(t, src(fmt.Sprintf("sub/s%d.css", i)), "s")
+		mustWrite(t, src(fmt.Sprintf("dd%d/f", i)), "f")
+		mustWrite(t, src(fmt.Sprintf("rd%d/f", i)), "f")
+	}
+	mustWrite(t, src("untouched.html"), "never changes")
+
+	nat, err := native.New([]string{m.Dir}, watcher.Options{})
+	must(t, err)
+	var natMu sync.Mutex
+	var natEvents []watcher.Event
+	natDone := make(chan struct{})
+	go func() {
+		defer close(natDone)
+		for ev := range nat.Events() {
+			natMu.Lock()
+			natEvents = append(natEvents, ev)
+			natMu.Unlock()
+		}
+	}()
+	go func() {
+		for range nat.Errors() {
+		}
+	}()
+	t.Cleanup(func() { nat.Close(); <-natDone })
+
+	r := start(t, []string{m.Dir}, fast())
+	if roots := r.w.Roots(); !roots[0].VerifyContent {
+		t.Errorf("bindfs mount not recognised as a filesystem whose stat lies: %+v", roots[0])
+	}
+
+	var changes []change
+	for b := range 5 {
+		e := func(k int) string { return fmt.Sprintf("e%02d.html", b*8+k) }
+		ops := []change{
+			{func() { mustWrite(t, src(e(0)), "written "+e(0)) }, map[string]watcher.Op{e(0): watcher.Write}},
+			{func() { mustWrite(t, src(fmt.Sprintf("new%d.html", b)), "new") }, map[string]watcher.Op{fmt.Sprintf("new%d.html", b): watcher.Create}},
+			{func() { must(t, os.Rename(src(e(1)), src(e(1)+".moved"))) }, map[string]watcher.Op{e(1): watcher.Rename | watcher.Remove, e(1) + ".moved": watcher.Create}},
+			{func() { must(t, os.Remove(src(e(2)))) }, map[string]watcher.Op{e(2): watcher.Remove}},
+			{func() { mustWrite(t, src(fmt.Sprintf("nd%d/x/f.js", b)), "x") }, map[string]watcher.Op{fmt.Sprintf("nd%d/x/f.js", b): watcher.Create}},
+			{func() { mustWrite(t, src(fmt.Sprintf("sub/s%d.css", b)), "changed") }, map[string]watcher.Op{fmt.Sprintf("sub/s%d.css", b): watcher.Write}},
+			{func() {
+				// cp -p: same size, the old mtime put back.
+				fi, err := os.Stat(src(e(3)))
+				must(t, err)
+				mustWrite(t, src(e(3)), strings.ToUpper(fmt.Sprintf("existing %d", b*8+3)))
+				must(t, os.Chtimes(src(e(3)), fi.ModTime(), fi.ModTime()))
+			}, map[string]watcher.Op{e(3): watcher.Write}},
+			{func() {
+				// An editor's rename-style save.
+				mustWrite(t, src(e(4)+".tmp~"), "saved")
+				must(t, os.Rename(src(e(4)+".tmp~"), src(e(4))))
+			}, map[string]watcher.Op{e(4): watcher.Write}},
+			{func() { must(t, os.RemoveAll(src(fmt.Sprintf("dd%d", b)))) }, map[string]watcher.Op{fmt.Sprintf("dd%d/f", b): watcher.Remove | watcher.Rename}},
+			{func() { must(t, os.Rename(src(fmt.Sprintf("rd%d", b)), src(fmt.Sprintf("rn%d", b)))) }, map[string]watcher.Op{fmt.Sprintf("rn%d/f", b): watcher.Create}},
+		}
+		changes = append(changes, ops...)
+	}
+	if len(changes) != 50 {
+		t.Fatalf("%d changes, want 50", len(changes))
+	}
+	missed := func(batch []change) []string {
+		seen := r.ops()
+		var out []string
+		for _, c := range batch {
+			for rel, op := range c.want {
+				if !seen[filepath.Join(m.Dir, rel)].Has(op) {
+					out = append(out, fmt.Sprintf("%v %s", op, rel))
+				}
+			}
+		}
+		return out
+	}
+	for b := 0; b < len(changes); b += 10 {
+		batch := changes[b : b+10]
+		for _, c := range batch {
+			c.do()
+		}
+		testenv.Eventually(t, fmt.Sprintf("changes %d-%d to be reported", b+1, b+10), func() bool {
+			if miss := missed(batch); len(miss) > 0 {
+				t.Logf("waiting for %v", miss)
+				return false
+			}
+			return true
+		})
+	}
+	if miss := missed(changes); len(miss) != 0 {
+		t.Errorf("missed %d of 50 changes: %v", len(miss), miss)
+	}
+	r.settle(t)
+	for _, e := range r.events() {
+		if e.Path == filepath.Join(m.Dir, "untouched.html") {
+			t.Errorf("an untouched file was reported: %v", e)
+		}
+	}
+	if errs := r.errors(); len(errs) != 0 {
+		t.Errorf("poller errors: %v", errs)
+	}
+	natMu.Lock()
+	defer natMu.Unlock()
+	if len(natEvents) != 0 {
+		t.Errorf("the native watcher saw %d events on the mount (%v ...): it is not deaf, the test proves nothing", len(natEvents), natEvents[0])
+	}
+}
+
+func waitUnreachable(t *testing.T, r *recorder, root string) {
+	t.Helper()
+	testenv.Eventually(t, "an UnreachableError for "+root, func() bool {
+		for _, err := range r.errors() {
+			var ue *UnreachableError
+			if errors.As(err, &ue) && ue.Root == root {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestUnmountWhilePolling: fusermount -u is reported, reports no file
+// removed; after the remount what changed meanwhile is reported, and
+// nothing else.
+func TestUnmountWhilePolling(t *testing.T) {
+	m := deafMount(t)
+	for _, f := range []string{"a.html", "b.html", "c/d.css"} {
+		mustWrite(t, filepath.Join(m.Src, f), f)
+	}
+	r := start(t, []string{m.Dir}, fast())
+	must(t, m.Unmount())
+	waitUnreachable(t, r, m.Dir)
+	mustWrite(t, filepath.Join(m.Src, "a.html"), "changed while unmounted")
+	mustWrite(t, filepath.Join(m.Src, "new.html"), "new")
+	must(t, os.Remove(filepath.Join(m.Src, "b.html")))
+	r.settle(t)
+	if evs := r.events(); len(evs) != 0 {
+		t.Errorf("events while unmounted: %s", r.summary())
+	}
+	must(t, m.Mount())
+	r.waitOp(t, filepath.Join(m.Dir, "a.html"), watcher.Write)
+	r.waitOp(t, filepath.Join(m.Dir, "new.html"), watcher.Create)
+	r.waitOp(t, filepath.Join(m.Dir, "b.html"), watcher.Remove)
+	r.settle(t)
+	if evs := r.events(); len(evs) != 3 {
+		t.Errorf("after remount: %s; want exactly the three changes", r.summary())
+	}
+	// And polling goes on.
+	mustWrite(t, filepath.Join(m.Src, "c/d.css"), "later")
+	r.waitOp(t, filepath.Join(m.Dir, "c/d.css"), watcher.Write)
+}
+
+// TestFUSEDaemonDies: a dead FUSE daemon answers ENOTCONN; the poller
+// reports it, and carries on when the filesystem is mounted again.
+func TestFUSEDaemonDies(t *testing.T) {
+	m := deafMount(t)
+	mustWrite(t, filepath.Join(m.Src, "a.html"), "a")
+	r := start(t, []string{m.Dir}, fast())
+	m.Kill()
+	waitUnreachable(t, r, m.Dir)
+	var ue *UnreachableError
+	for _, err := range r.errors() {
+		if errors.As(err, &ue) {
+			break
+		}
+	}
+	if !errors.Is(ue, syscall.ENOTCONN) {
+		t.Errorf("error = %v, want ENOTCONN", ue)
+	}
+	must(t, m.Unmount())
+	must(t, m.Mount())
+	mustWrite(t, filepath.Join(m.Src, "a.html"), "A")
+	r.waitOp(t, filepath.Join(m.Dir, "a.html"), watcher.Write)
+	if evs := r.events(); len(evs) != 1 {
+		t.Errorf("events: %s", r.summary())
+	}
+}
+
+// TestSSHFS: through sshfs a stat stays stale for ~20 s; content
+// verification of hot files sees changes made on the server side at once.
+func TestSSHFS(t *testing.T) {
+	base := t.TempDir()
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	must(t, os.MkdirAll(filepath.Join(src, "css"), 0o755))
+	must(t, os.Mkdir(mnt, 0o755))
+	mustWrite(t, filepath.Join(src, "index.html"), "<h1>0</h1>")
+	mustWrite(t, filepath.Join(src, "css", "site.css"), "h1{}")
+	m := testenv.SSHFS(t, src, mnt)
+	r := start(t, []string{m.Dir}, fast())
+	if !r.w.Roots()[0].VerifyContent {
+		t.Errorf("sshfs not recognised as a filesystem whose stat lies")
+	}
+	for i := range 5 {
+		f := "index.html"
+		if i%2 == 1 {
+			f = "css/site.css"
+		}
+		r.reset()
+		mustWrite(t, filepath.Join(src, f), fmt.Sprintf("<h1>%d</h1>", i+1))
+		r.waitOp(t, filepath.Join(mnt, f), watcher.Write)
+	}
+	// A rename-style save: the name stays, the file behind it is new.
+	mustWrite(t, filepath.Join(src, ".index.html.tmp"), "saved by rename")
+	must(t, os.Rename(filepath.Join(src, ".index.html.tmp"), filepath.Join(src, "index.html")))
+	r.waitOp(t, filepath.Join(mnt, "index.html"), watcher.Write)
+	// New names are not tested: sshfs caches directory listings for
+	// ~20 s (dir_cache), so a new file is seen only then.
+}
+
+// TestUnreadableDir: a directory that cannot be read is reported once and
+// skipped; when it is readable again its changes are reported. Root reads
+// everything, so as root the test runs itself again as nobody.
+func TestUnreadableDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		runAsNobody(t, "TestUnreadableDir")
+		return
+	}
+	root := t.TempDir()
+	locked := filepath.Join(root, "locked")
+	mustWrite(t, filepath.Join(locked, "f"), "f")
+	r := start(t, []string{root}, fast())
+	must(t, os.Chmod(locked, 0))
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	testenv.Eventually(t, "the unreadable directory to be reported", func() bool { return len(r.errors()) > 0 })
+	other := filepath.Join(root, "other.html")
+	mustWrite(t, other, "polling goes on")
+	r.waitOp(t, other, watcher.Create)
+	r.settle(t)
+	r.settle(t)
+	if errs := r.errors(); len(errs) != 1 || !errors.Is(errs[0], os.ErrPermission) || !strings.Contains(errs[0].Error(), locked) {
+		t.Errorf("errors = %v, want one permission error naming %s", errs, locked)
+	}
+	must(t, os.Chmod(locked, 0o755))
+	mustWrite(t, filepath.Join(locked, "g"), "g")
+	r.waitOp(t, filepath.Join(locked, "g"), watcher.Create)
+	for _, e := range r.events() {
+		if e.Path == filepath.Join(locked, "f") {
+			t.Errorf("unchanged file reported: %v", e)
+		}
+	}
+}
+
+// runAsNobody runs the named test of this test binary again as user
+// nobody, and fails if it does not pass there.
+func runAsNobody(t *testing.T, name string) {
+	t.Helper()
+	exe, err := os.Executable()
+	must(t, err)
+	dir, err := os.MkdirTemp("", "reloadd-nobody-")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	must(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "poll.test")
+	in, err := os.Open(exe)
+	must(t, err)
+	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	must(t, err)
+	_, err = io.Copy(out, in)
+	in.Close()
+	must(t, err)
+	must(t, out.Close())
+	cmd := exec.Command(bin, "-test.run=^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TMPDIR=/tmp")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	b, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "--- PASS: "+name) {
+		t.Fatalf("as nobody: %v\n%s", err, b)
+	}
+}

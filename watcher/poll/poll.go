@@ -1,0 +1,287 @@
+package poll
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reloadd/reloadd/watcher"
+)
+
+var (
+	_ watcher.Watcher  = (*Watcher)(nil)
+	_ watcher.Verifier = (*Watcher)(nil)
+)
+
+// Defaults for [Options]; the reasons are in the package's design notes.
+const (
+	DefaultInterval     = 100 * time.Millisecond
+	DefaultHotWindow    = time.Minute
+	DefaultDirPeriod    = 250 * time.Millisecond
+	DefaultColdPeriod   = 2 * time.Second
+	DefaultColdBudget   = 0.02
+	DefaultRemoteBudget = 0.10
+)
+
+// Internal constants; the reasons are in the package's design notes.
+const (
+	maxHot             = 256
+	dirBudget          = 0.005
+	hotHashShare       = 0.3
+	hotVerifyEvery     = time.Second
+	racyLocal          = 100 * time.Millisecond
+	racyRemote         = 2 * time.Second
+	retryEvery         = time.Second
+	baselineHashBudget = time.Second
+	fillBudget         = 0.25
+	// eventBuffer is the Events channel's capacity: a large checkout's
+	// burst fits while the consumer folds events into a batch.
+	eventBuffer = 4096
+	errorBuffer = 16
+)
+
+// StatPolicy says whether the poller trusts stat on a root's filesystem.
+type StatPolicy int
+
+const (
+	// StatAuto trusts stat on local disk filesystems (ext4, xfs, btrfs,
+	// tmpfs, overlayfs, ...) and verifies by content everywhere else, going
+	// by statfs's filesystem type. On platforms other than Linux it trusts.
+	StatAuto StatPolicy = iota
+	// StatTrust compares stats and hashes only to confirm a change.
+	StatTrust
+	// StatDistrust verifies hot files by their content every interval and
+	// sweeps the rest by content too (see the design notes).
+	StatDistrust
+)
+
+// Options configure a [Watcher]. The zero value means the defaults.
+type Options struct {
+	watcher.Options
+	// Interval is how often hot (recently changed) files and directories
+	// are checked. 0 means DefaultInterval.
+	Interval time.Duration
+	// Stat says whether stat can be trusted. The zero value is StatAuto.
+	Stat StatPolicy
+	// HotWindow is how long a file stays hot after it last changed.
+	HotWindow time.Duration
+	// DirPeriod is how often every directory is stat'ed, budget allowing.
+	DirPeriod time.Duration
+	// ColdPeriod is the shortest time a sweep of all files takes.
+	ColdPeriod time.Duration
+	// ColdBudget is the fraction of one core the cold sweep may use. 0
+	// means DefaultColdBudget, or DefaultRemoteBudget if any root's stat is
+	// distrusted.
+	ColdBudget float64
+}
+
+func (o Options) withDefaults() Options {
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.HotWindow <= 0 {
+		o.HotWindow = DefaultHotWindow
+	}
+	if o.DirPeriod <= 0 {
+		o.DirPeriod = DefaultDirPeriod
+	}
+	if o.ColdPeriod <= 0 {
+		o.ColdPeriod = DefaultColdPeriod
+	}
+	return o
+}
+
+// Root describes one watched root.
+type Root struct {
+	Path string
+	// FSType is the filesystem type as statfs reports it ("ext2/3/4",
+	// "filesystem type 0x65735546" for FUSE ...).
+	FSType string
+	// VerifyContent is true where stat is not trusted.
+	VerifyContent bool
+}
+
+// Watcher polls directory trees. Its methods are safe for concurrent use.
+//
+// It runs exactly one goroutine, which owns the index. Close stops it and
+// waits for it; afterwards Events and Errors are closed.
+type Watcher struct {
+	events chan watcher.Event
+	errors chan error
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	roots  []Root
+	log    interface{ Debug(string, ...any) }
+
+	files, dirs atomic.Int64
+	sweeps      atomic.Int64 // completed cold sweeps, for tests
+}
+
+// New indexes the given directory trees and starts polling them. The index
+// is complete when New returns, so any change made afterwards is reported.
+func New(roots []string, opts Options) (*Watcher, error) {
+	o := opts.withDefaults()
+	t := newTree(o.FilterOrDefault())
+	var abs []string
+	for _, r := range roots {
+		a, err := filepath.Abs(r)
+		if err != nil {
+			return nil, fmt.Errorf("poll: watch %s: %w", r, err)
+		}
+		abs = append(abs, a)
+	}
+	abs = dedupeRoots(abs)
+	w := &Watcher{
+		events: make(chan watcher.Event, eventBuffer),
+		errors: make(chan error, errorBuffer),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		log:    o.LoggerOrDiscard(),
+	}
+	start := time.Now()
+	t.now = start
+	t.hashUntil = start.Add(baselineHashBudget)
+	anyRemote := false
+	for _, r := range abs {
+		trusted, fstype := statTrusted(r)
+		switch o.Stat {
+		case StatTrust:
+			trusted = true
+		case StatDistrust:
+			trusted = false
+		}
+		racy := racyLocal
+		if !trusted {
+			racy = racyRemote
+			anyRemote = true
+		}
+		fsys := osFS{force: !trusted, limit: o.MaxHashSizeOrDefault()}
+		if err := t.addRoot(r, fsys, !trusted, fstype, racy); err != nil {
+			return nil, fmt.Errorf("poll: watch %s: %w", r, unwrapPath(err))
+		}
+		w.roots = append(w.roots, Root{Path: r, FSType: fstype, VerifyContent: !trusted})
+	}
+	if o.ColdBudget <= 0 {
+		o.ColdBudget = DefaultColdBudget
+		if anyRemote {
+			o.ColdBudget = DefaultRemoteBudget
+		}
+	}
+	_, errs := t.take()
+	for _, err := range errs {
+		w.report(err)
+	}
+	w.files.Store(int64(t.nfiles))
+	w.dirs.Store(int64(t.ndirs))
+	w.log.Debug("poll: baseline done", "roots", abs, "files", t.nfiles, "dirs", t.ndirs, "took", time.Since(start))
+	s := newSched(t, o)
+	s.last = time.Now()
+	go w.loop(s, o.Interval)
+	return w, nil
+}
+
+// dedupeRoots drops roots that lie inside another root.
+func dedupeRoots(roots []string) []string {
+	slices.Sort(roots)
+	roots = slices.Compact(roots)
+	out := roots[:0]
+	for _, r := range roots {
+		inside := false
+		for _, o := range out {
+			if r == o || strings.HasPrefix(r, o+string(filepath.Separator)) || o == string(filepath.Separator) {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Events implements watcher.Watcher.
+func (w *Watcher) Events() <-chan watcher.Event { return w.events }
+
+// Errors implements watcher.Watcher. It delivers *[UnreachableError] for
+// roots that went away, and one report per unreadable directory.
+func (w *Watcher) Errors() <-chan error { return w.errors }
+
+// Roots describes the watched roots.
+func (w *Watcher) Roots() []Root { return slices.Clone(w.roots) }
+
+// WatchedDirs returns the number of directories in the index.
+func (w *Watcher) WatchedDirs() int { return int(w.dirs.Load()) }
+
+// WatchedFiles returns the number of files (non-directories) in the index.
+func (w *Watcher) WatchedFiles() int { return int(w.files.Load()) }
+
+// Verify implements watcher.Verifier. The poller's events are verified
+// already (content hashes decide), so Verify does no I/O: it turns Rename
+// into Remove, the net effect for a build (the renamed file's new name is
+// reported as a Create of its own), and sorts the batch by path.
+func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
+	out := make([]watcher.Event, 0, len(batch))
+	for _, ev := range batch {
+		if ev.Op.Has(watcher.Rename) {
+			ev.Op = ev.Op&^watcher.Rename | watcher.Remove
+		}
+		out = append(out, ev)
+	}
+	slices.SortStableFunc(out, func(a, b watcher.Event) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// Close stops polling and waits for the loop to finish. It is idempotent.
+func (w *Watcher) Close() error {
+	w.once.Do(func() {
+		close(w.quit)
+		<-w.done
+		close(w.events)
+		close(w.errors)
+	})
+	return nil
+}
+
+func (w *Watcher) report(err error) {
+	select {
+	case w.errors <- err:
+	default:
+		// Nobody reads errors right now; dropping a report is better than
+		// stalling the poller.
+	}
+}
+
+func (w *Watcher) loop(s *sched, interval time.Duration) {
+	defer close(w.done)
+	defer s.closeCold()
+	tk := time.NewTicker(interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-w.quit:
+			return
+		case now := <-tk.C:
+			s.tick(now)
+			evs, errs := s.t.take()
+			for _, err := range errs {
+				w.report(err)
+			}
+			for _, ev := range evs {
+				select {
+				case w.events <- ev:
+				case <-w.quit:
+					return
+				}
+			}
+			w.files.Store(int64(s.t.nfiles))
+			w.dirs.Store(int64(s.t.ndirs))
+			w.sweeps.Store(s.sweeps)
+		}
+	}
+}

@@ -1,0 +1,343 @@
+package poll
+
+import "time"
+
+// pacer spreads a background sweep over a period, within a time budget.
+//
+// Each tick adds quota (units of work: total units per period) and credit
+// (budget × elapsed wall time). Work runs while both are positive; each
+// chunk's measured wall time is taken from the credit. When the budget
+// binds, the sweep simply takes longer than its period.
+type pacer struct {
+	period time.Duration
+	budget float64 // fraction of one core (of wall time)
+	quota  float64 // units that may run now
+	credit time.Duration
+}
+
+// creditCap bounds saved-up credit, so an idle stretch cannot turn into a
+// burst: at most one second's worth of budget.
+const creditCap = time.Second
+
+func (p *pacer) refill(total int, elapsed time.Duration) {
+	if total == 0 {
+		p.quota = 0
+		return
+	}
+	p.quota = min(p.quota+float64(total)*float64(elapsed)/float64(p.period), float64(total))
+	p.credit = min(p.credit+time.Duration(p.budget*float64(elapsed)), time.Duration(p.budget*float64(creditCap)))
+}
+
+func (p *pacer) ok() bool { return p.quota >= 1 && p.credit > 0 }
+
+// chunk is how many units run between two clock reads: a clock read costs
+// a few percent of one stat, so read it every few.
+const chunk = 8
+
+// hotFile is the scheduler's state for a recently changed file.
+type hotFile struct {
+	last     time.Time // when it last changed
+	verified time.Time // when its content was last hashed
+}
+
+type hotDir struct {
+	gen  uint32
+	last time.Time
+}
+
+// sched decides, each tick, what to look at: hot files and directories,
+// dirty directories, a paced slice of every directory, a paced and
+// budgeted slice of all files. It is owned by the loop goroutine.
+type sched struct {
+	t        *tree
+	interval time.Duration
+	hotFor   time.Duration
+	maxHot   int
+	last     time.Time
+
+	hot     map[fileRef]*hotFile
+	hotDirs map[int32]hotDir
+
+	dirs pacer
+	ddi  int32 // next directory of the directory sweep
+
+	cold pacer
+	cdi  int32     // directory of the cold sweep
+	cidx int       // next entry in it
+	ch   dirHandle // cdi, open during a tick
+
+	sweeps int64 // completed cold sweeps
+
+	// The fill pass hashes what the baseline left unhashed, once.
+	fill       pacer
+	fdi        int32
+	fidx       int
+	filledPass int  // files the current fill pass had to do
+	filled     bool // a whole pass found nothing to do
+}
+
+func newSched(t *tree, o Options) *sched {
+	return &sched{
+		t:        t,
+		interval: o.Interval,
+		hotFor:   o.HotWindow,
+		maxHot:   maxHot,
+		hot:      make(map[fileRef]*hotFile),
+		hotDirs:  make(map[int32]hotDir),
+		dirs:     pacer{period: o.DirPeriod, budget: dirBudget},
+		cold:     pacer{period: o.ColdPeriod, budget: o.ColdBudget},
+		fill:     pacer{budget: fillBudget},
+	}
+}
+
+func (s *sched) distrust(di int32) bool { return s.t.roots[s.t.dirs[di].root].distrust }
+
+// tick runs one round at time now.
+func (s *sched) tick(now time.Time) {
+	t := s.t
+	t.now = now
+	el := now.Sub(s.last)
+	if s.last.IsZero() || el <= 0 || el > time.Second {
+		el = s.interval // after a stall (suspend, debugger) do not catch up
+	}
+	s.last = now
+
+	// Roots that went away: retry.
+	for ri := range t.roots {
+		r := &t.roots[ri]
+		if r.down && !now.Before(r.nextTry) {
+			if !t.tryRoot(int32(ri)) {
+				r.nextTry = now.Add(retryEvery)
+			}
+		}
+	}
+
+	// Hot directories: a stat each (a listing too where stat lies).
+	for di, hd := range s.hotDirs {
+		if !t.live(di) || t.dirs[di].gen != hd.gen || now.Sub(hd.last) > s.hotFor {
+			delete(s.hotDirs, di)
+			continue
+		}
+		t.checkDir(di, s.distrust(di))
+	}
+
+	// Hot files: a stat each; their content is hashed every interval where
+	// stat lies (within a per-tick budget), else every hotVerifyEvery.
+	start := time.Now()
+	hashBudget := time.Duration(hotHashShare * float64(s.interval))
+	for ref, hf := range s.hot {
+		if !t.live(ref.dir) || t.dirs[ref.dir].gen != ref.gen || now.Sub(hf.last) > s.hotFor {
+			delete(s.hot, ref)
+			continue
+		}
+		i, ok := t.dirs[ref.dir].find(ref.name)
+		if !ok {
+			delete(s.hot, ref)
+			continue
+		}
+		var verify bool
+		if s.distrust(ref.dir) {
+			verify = time.Since(start) < hashBudget
+		} else {
+			verify = now.Sub(hf.verified) >= hotVerifyEvery
+		}
+		if verify {
+			hf.verified = now
+		}
+		t.checkFile(ref.dir, i, nil, verify, true)
+	}
+	t.rescanDirty()
+
+	s.sweepDirs(el)
+	s.sweepCold(el)
+	s.sweepFill(el)
+	t.rescanDirty()
+	s.absorb(now)
+}
+
+// absorb makes what changed in this tick hot.
+func (s *sched) absorb(now time.Time) {
+	t := s.t
+	// All of this tick's changes are equally recent: after a checkout of
+	// thousands of files only the last maxHot can stay hot anyway, and
+	// taking just those keeps the eviction below cheap.
+	changed, chdirs := t.changed, t.chdirs
+	if len(changed) > s.maxHot {
+		changed = changed[len(changed)-s.maxHot:]
+	}
+	if len(chdirs) > s.maxHot {
+		chdirs = chdirs[len(chdirs)-s.maxHot:]
+	}
+	for _, ref := range changed {
+		if !t.live(ref.dir) || t.dirs[ref.dir].gen != ref.gen {
+			continue
+		}
+		if hf, ok := s.hot[ref]; ok {
+			hf.last = now
+		} else {
+			s.hot[ref] = &hotFile{last: now}
+		}
+		s.hotDirs[ref.dir] = hotDir{gen: ref.gen, last: now}
+	}
+	for _, di := range chdirs {
+		if t.live(di) {
+			s.hotDirs[di] = hotDir{gen: t.dirs[di].gen, last: now}
+		}
+	}
+	t.changed, t.chdirs = t.changed[:0], t.chdirs[:0]
+	if cap(t.changed) > 4*s.maxHot {
+		t.changed = nil // a mass change's list is not kept for good
+	}
+	if cap(t.chdirs) > 4*s.maxHot {
+		t.chdirs = nil
+	}
+	for len(s.hot) > s.maxHot {
+		var oldest fileRef
+		var at time.Time
+		for ref, hf := range s.hot {
+			if at.IsZero() || hf.last.Before(at) {
+				oldest, at = ref, hf.last
+			}
+		}
+		delete(s.hot, oldest)
+	}
+	for len(s.hotDirs) > s.maxHot {
+		var oldest int32 = -1
+		var at time.Time
+		for di, hd := range s.hotDirs {
+			if oldest < 0 || hd.last.Before(at) {
+				oldest, at = di, hd.last
+			}
+		}
+		delete(s.hotDirs, oldest)
+	}
+}
+
+// sweepDirs stats the next slice of all directories, so that every
+// directory is looked at about once per DirPeriod.
+func (s *sched) sweepDirs(el time.Duration) {
+	t := s.t
+	s.dirs.refill(t.ndirs, el)
+	skipped := 0
+	for s.dirs.ok() && skipped <= len(t.dirs) {
+		t0 := time.Now()
+		for n := 0; n < chunk && s.dirs.quota >= 1 && skipped <= len(t.dirs); {
+			if int(s.ddi) >= len(t.dirs) {
+				s.ddi = 0
+			}
+			di := s.ddi
+			s.ddi++
+			if !t.live(di) {
+				skipped++
+				continue
+			}
+			skipped = 0
+			t.checkDir(di, s.distrust(di))
+			s.dirs.quota--
+			n++
+		}
+		s.dirs.credit -= time.Since(t0)
+	}
+}
+
+// sweepCold looks at the next slice of all files: a stat each where stat
+// can be trusted (hashing those not hashed yet), a listing and a content
+// hash of every file, directory by directory, where it cannot.
+func (s *sched) sweepCold(el time.Duration) {
+	t := s.t
+	s.cold.refill(t.nfiles+t.ndirs, el)
+	defer s.closeCold()
+	skipped := 0
+	for s.cold.ok() && skipped <= len(t.dirs) {
+		t0 := time.Now()
+		for n := 0; n < chunk && s.cold.quota >= 1 && skipped <= len(t.dirs); {
+			if int(s.cdi) >= len(t.dirs) {
+				s.closeCold()
+				s.cdi, s.cidx = 0, 0
+				s.sweeps++
+			}
+			di := s.cdi
+			if !t.live(di) || s.cidx >= len(t.dirs[di].ents) || t.dirs[di].flags&dDenied != 0 {
+				s.closeCold()
+				s.cdi++
+				s.cidx = 0
+				skipped++
+				if t.live(di) {
+					s.cold.quota-- // the directory itself is a unit
+				}
+				continue
+			}
+			skipped = 0
+			if s.distrust(di) {
+				units := len(t.dirs[di].ents) + 1
+				t.rescan(di, true)
+				s.cdi++
+				s.cidx = 0
+				s.cold.quota -= float64(units)
+				n += units
+				continue
+			}
+			if s.ch == nil {
+				h, err := t.fsOf(di).openDir(t.dirs[di].path)
+				if err != nil {
+					t.dirFailed(di, err)
+					s.cdi++
+					s.cidx = 0
+					continue
+				}
+				s.ch = h
+			}
+			t.checkFile(di, s.cidx, s.ch, false, false)
+			s.cidx++
+			s.cold.quota--
+			n++
+		}
+		s.cold.credit -= time.Since(t0)
+	}
+}
+
+// sweepFill hashes, within fillBudget, the files the baseline had no time
+// to hash, so that a later touch of them can be told from a change. It
+// stops for good after a pass that found nothing to do: files that appear
+// later are hashed when they are found.
+func (s *sched) sweepFill(el time.Duration) {
+	if s.filled {
+		return
+	}
+	t := s.t
+	s.fill.credit = min(s.fill.credit+time.Duration(s.fill.budget*float64(el)), time.Duration(s.fill.budget*float64(creditCap)))
+	steps := 0
+	for s.fill.credit > 0 && steps <= len(t.dirs)+t.nfiles {
+		t0 := time.Now()
+		for n := 0; n < chunk; steps++ {
+			if int(s.fdi) >= len(t.dirs) {
+				if s.filledPass == 0 {
+					s.filled = true
+					return
+				}
+				s.fdi, s.fidx, s.filledPass = 0, 0, 0
+			}
+			if !t.live(s.fdi) || s.fidx >= len(t.dirs[s.fdi].ents) {
+				s.fdi++
+				s.fidx = 0
+				continue
+			}
+			if t.fillHash(s.fdi, s.fidx) {
+				s.filledPass++
+				n++
+			}
+			s.fidx++
+			if steps > len(t.dirs)+t.nfiles {
+				break
+			}
+		}
+		s.fill.credit -= time.Since(t0)
+	}
+}
+
+func (s *sched) closeCold() {
+	if s.ch != nil {
+		s.ch.close()
+		s.ch = nil
+	}
+}

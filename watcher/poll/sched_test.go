@@ -1,0 +1,137 @@
+package poll
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// schedFixture is a tree of 200 files in 4 directories on memFS, with a
+// scheduler driven by synthetic tick times.
+func schedFixture(t *testing.T, o Options) (*memFS, *tree, *sched, time.Time) {
+	t.Helper()
+	m := newMemFS()
+	for d := range 4 {
+		m.mkdir(fmt.Sprintf("/r/d%d", d))
+		for f := range 50 {
+			m.write(fmt.Sprintf("/r/d%d/f%02d", d, f), "v1")
+		}
+	}
+	tr := newTestTree(t, m, false)
+	s := newSched(tr, o.withDefaults())
+	start := tr.now
+	s.last = start
+	return m, tr, s, start
+}
+
+// run ticks from tick from to tick to (inclusive) and returns the tick at
+// which path was first reported, or -1.
+func run(s *sched, start time.Time, interval time.Duration, from, to int, path string) (int, []string) {
+	var all []string
+	at := -1
+	for k := from; k <= to; k++ {
+		s.tick(start.Add(time.Duration(k) * interval))
+		evs, _ := s.t.take()
+		for _, e := range evs {
+			all = append(all, e.Op.String()+" "+e.Path)
+			if e.Path == path && at < 0 {
+				at = k
+			}
+		}
+	}
+	return at, all
+}
+
+func TestSchedColdSweepReachesEveryFile(t *testing.T) {
+	o := Options{Interval: 100 * time.Millisecond, ColdPeriod: time.Second, ColdBudget: 1}
+	m, _, s, start := schedFixture(t, o)
+	// An in-place write to a never-touched file that leaves the directory
+	// as it was: only the cold sweep can see it.
+	m.now += 20 * sec
+	m.write("/r/d3/f49", "v2")
+	m.nodes["/r/d3"].st.mtime -= 20 * sec // the directory did not change
+	m.nodes["/r/d3"].st.ctime -= 20 * sec
+	at, evs := run(s, start, o.Interval, 1, 30, "/r/d3/f49")
+	if at < 0 || at > 12 {
+		t.Fatalf("in-place change seen at tick %d, want within ColdPeriod (10 ticks) + slack; events %v", at, evs)
+	}
+	if !slices.Equal(evs, []string{"WRITE /r/d3/f49"}) {
+		t.Errorf("events = %v", evs)
+	}
+	if s.sweeps < 2 {
+		t.Errorf("%d sweeps in 3 s, want ≥ 2 with a 1 s period", s.sweeps)
+	}
+}
+
+func TestSchedHotFileEveryTickAndExpiry(t *testing.T) {
+	o := Options{Interval: 100 * time.Millisecond, ColdPeriod: time.Hour, DirPeriod: time.Hour,
+		HotWindow: 2 * time.Second, ColdBudget: 1}
+	m, tr, s, start := schedFixture(t, o)
+	// Make f00 hot: report it through a directory change.
+	m.now += 20 * sec
+	m.write("/r/d0/new", "n")
+	tr.checkDir(tr.dirs[tr.roots[0].dir].ents[0].child, false)
+	tr.take()
+	s.absorb(start)
+	if len(s.hot) != 1 {
+		t.Fatalf("hot = %v", s.hot)
+	}
+	// Written in place: seen at the next tick, with no sweep to help.
+	m.now += sec
+	m.write("/r/d0/new", "n2")
+	at, _ := run(s, start, o.Interval, 1, 1, "/r/d0/new")
+	if at != 1 {
+		t.Errorf("hot file change seen at tick %d, want 1", at)
+	}
+	// After the hot window it is no longer looked at every tick.
+	run(s, start, o.Interval, 2, 40, "")
+	if len(s.hot) != 0 || len(s.hotDirs) != 0 {
+		t.Errorf("after the hot window: %d hot files, %d hot dirs", len(s.hot), len(s.hotDirs))
+	}
+}
+
+func TestSchedDirSweepSeesNewFiles(t *testing.T) {
+	o := Options{Interval: 100 * time.Millisecond, ColdPeriod: time.Hour, DirPeriod: 300 * time.Millisecond, ColdBudget: 1}
+	m, _, s, start := schedFixture(t, o)
+	m.now += 20 * sec
+	m.write("/r/d2/sedX1", "new")
+	m.rename("/r/d2/sedX1", "/r/d2/f10") // a rename-style save
+	at, evs := run(s, start, o.Interval, 1, 10, "/r/d2/f10")
+	if at < 0 || at > 4 {
+		t.Errorf("rename-style save seen at tick %d, want within DirPeriod (3 ticks) + 1; events %v", at, evs)
+	}
+}
+
+func TestSchedNoBudgetNoSweep(t *testing.T) {
+	// With no budget the cold sweep does nothing (and tick returns: no
+	// spinning on a quota it may not spend).
+	o := Options{Interval: 100 * time.Millisecond, ColdPeriod: 100 * time.Millisecond, ColdBudget: 1e-12}
+	_, _, s, start := schedFixture(t, o)
+	run(s, start, o.Interval, 1, 50, "")
+	if s.sweeps != 0 || s.cidx != 0 || s.cdi != 0 {
+		t.Errorf("cold sweep moved without budget: %d sweeps, cursor %d/%d", s.sweeps, s.cdi, s.cidx)
+	}
+}
+
+func TestSchedHotSetIsBounded(t *testing.T) {
+	o := Options{Interval: 100 * time.Millisecond, ColdPeriod: 200 * time.Millisecond, DirPeriod: 100 * time.Millisecond, ColdBudget: 1}
+	m, _, s, start := schedFixture(t, o)
+	s.maxHot = 16
+	// A checkout: every file rewritten, new files in new directories.
+	m.now += 20 * sec
+	for d := range 4 {
+		for f := range 50 {
+			m.write(fmt.Sprintf("/r/d%d/f%02d", d, f), "v2")
+		}
+		m.mkdir(fmt.Sprintf("/r/n%d", d))
+		m.write(fmt.Sprintf("/r/n%d/x", d), "x")
+	}
+	_, evs := run(s, start, o.Interval, 1, 10, "")
+	if len(evs) != 204 {
+		t.Errorf("%d events, want 204", len(evs))
+	}
+	if len(s.hot) > 16 || len(s.hotDirs) > 16 {
+		t.Errorf("hot set %d files, %d dirs; want ≤ 16 each", len(s.hot), len(s.hotDirs))
+	}
+}
