@@ -120,6 +120,9 @@ type Watcher struct {
 
 	files, dirs atomic.Int64
 	sweeps      atomic.Int64 // completed cold sweeps, for tests
+
+	hotMu  sync.Mutex
+	hotReq []string // paths MarkHot asked for, taken by the loop each tick
 }
 
 // New indexes the given directory trees and starts polling them. The index
@@ -237,6 +240,26 @@ func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
 	return out
 }
 
+// MarkHot makes the files (or directories) at paths hot, as if they had
+// just changed: they are checked every interval for the next HotWindow.
+// watcher/auto calls it for files whose inotify event arrived before their
+// new content did (Docker Desktop's VirtioFS), so the content is seen when
+// it lands. Paths outside the roots, or not yet in the index, make their
+// nearest indexed directory hot. MarkHot never blocks on the loop.
+func (w *Watcher) MarkHot(paths ...string) {
+	w.hotMu.Lock()
+	w.hotReq = append(w.hotReq, paths...)
+	w.hotMu.Unlock()
+}
+
+func (w *Watcher) takeHot() []string {
+	w.hotMu.Lock()
+	defer w.hotMu.Unlock()
+	req := w.hotReq
+	w.hotReq = nil
+	return req
+}
+
 // Close stops polling and waits for the loop to finish. It is idempotent.
 func (w *Watcher) Close() error {
 	w.once.Do(func() {
@@ -267,6 +290,9 @@ func (w *Watcher) loop(s *sched, interval time.Duration) {
 		case <-w.quit:
 			return
 		case now := <-tk.C:
+			for _, p := range w.takeHot() {
+				s.markHot(p, now)
+			}
 			s.tick(now)
 			evs, errs := s.t.take()
 			for _, err := range errs {

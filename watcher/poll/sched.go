@@ -1,6 +1,9 @@
 package poll
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // pacer spreads a background sweep over a period, within a time budget.
 //
@@ -153,6 +156,29 @@ func (s *sched) tick(now time.Time) {
 	s.sweepFill(el)
 	t.rescanDirty()
 	s.absorb(now)
+}
+
+// markHot makes path hot at now: the file if the index has it, and its
+// directory (or the nearest indexed ancestor).
+func (s *sched) markHot(path string, now time.Time) {
+	t := s.t
+	di, name, ok := t.lookup(filepath.Clean(path))
+	if !ok {
+		return
+	}
+	d := &t.dirs[di]
+	s.hotDirs[di] = hotDir{gen: d.gen, last: now}
+	if name == "" {
+		return
+	}
+	if i, found := d.find(name); found && !d.ents[i].isDir() {
+		ref := fileRef{dir: di, gen: d.gen, name: name}
+		if hf, ok := s.hot[ref]; ok {
+			hf.last = now
+		} else {
+			s.hot[ref] = &hotFile{last: now}
+		}
+	}
 }
 
 // absorb makes what changed in this tick hot.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -162,6 +163,53 @@ func (t *tree) addRoot(path string, fsys fileSystem, distrust bool, fstype strin
 	t.rescan(di, false)
 	t.quiet = quiet
 	return nil
+}
+
+// lookup finds path in the index: the directory holding it and its name
+// there, or, for a path the index does not reach, the nearest indexed
+// directory above it and name "". ok is false outside every root.
+func (t *tree) lookup(path string) (di int32, name string, ok bool) {
+	best := -1
+	for ri := range t.roots {
+		r := &t.roots[ri]
+		if path == r.path || strings.HasPrefix(path, r.path+string(filepath.Separator)) || r.path == string(filepath.Separator) {
+			if best < 0 || len(r.path) > len(t.roots[best].path) {
+				best = ri
+			}
+		}
+	}
+	if best < 0 {
+		return 0, "", false
+	}
+	r := &t.roots[best]
+	di = r.dir
+	if !t.live(di) {
+		return 0, "", false
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(path, r.path), string(filepath.Separator))
+	if rel == "" {
+		return di, "", true
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	for i, part := range parts {
+		d := &t.dirs[di]
+		j, found := d.find(part)
+		if !found {
+			return di, "", true
+		}
+		if i == len(parts)-1 {
+			if d.ents[j].isDir() && d.ents[j].child >= 0 && t.live(d.ents[j].child) {
+				return d.ents[j].child, "", true
+			}
+			return di, part, true
+		}
+		c := d.ents[j].child
+		if !d.ents[j].isDir() || c < 0 || !t.live(c) {
+			return di, "", true
+		}
+		di = c
+	}
+	return di, "", true
 }
 
 func parentOf(path string) string {
