@@ -5,7 +5,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/reloadd/reloadd/internal/testenv"
 )
@@ -53,4 +56,48 @@ func TestWatchPollDeafMount(t *testing.T) {
 		}
 	}
 	d.stop(t) // before the mount goes away in cleanup
+}
+
+// TestAutoPollsADeafMountByItself is the headline: with no flag at all, a
+// site served from a FUSE mount (what Docker Desktop, Vagrant and sshfs
+// look like) is polled — reloadd says so at start-up and in status — and a
+// change made behind the mount reloads the page in a real browser. The
+// local directory around the mount stays native.
+func TestAutoPollsADeafMountByItself(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("FUSE mounts are tested on Linux")
+	}
+	ctx := testenv.Chromium(t)
+	root := t.TempDir()
+	src := t.TempDir()
+	mnt := filepath.Join(root, "site")
+	must(t, os.Mkdir(mnt, 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "index.html"), page("one"), 0o644))
+	testenv.Bindfs(t, src, mnt)
+	addr := freeAddr(t)
+	d := startDaemon(t, addr, "-serve", mnt, root)
+	t.Cleanup(func() { d.stop(t) }) // before the mount goes away
+
+	var modes = map[string]string{}
+	for _, m := range d.status(t)["mounts"].([]any) {
+		mm := m.(map[string]any)
+		modes[mm["path"].(string)] = mm["mode"].(string)
+	}
+	if modes[root] != "native" || modes[mnt] != "poll" {
+		t.Errorf("modes = %v, want %s native and %s poll", modes, root, mnt)
+	}
+	out := d.out.String()
+	if !strings.Contains(out, "fuse") || !strings.Contains(out, " poll  (FUSE filesystem") {
+		t.Errorf("start-up output does not explain the mount's mode:\n%s", out)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitTitle(t, ctx, "one")
+	testenv.WaitJS(t, ctx, `!!(window.__reloadd && window.__reloadd.connected)`)
+	for _, title := range []string{"two", "three"} {
+		must(t, os.WriteFile(filepath.Join(src, "index.html"), page(title), 0o644)) // behind the mount
+		waitTitle(t, ctx, title)
+	}
 }

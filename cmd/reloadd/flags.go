@@ -145,8 +145,5 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		c.proxy = u
 	}
-	if err := checkSupported(c); err != nil {
-		return nil, err
-	}
 	return c, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/serve"
 	"github.com/reloadd/reloadd/watcher"
+	"github.com/reloadd/reloadd/watcher/auto"
 )
 
 // run is reloadd without the process around it: it returns nil after ctx is
@@ -58,10 +59,9 @@ type daemon struct {
 	// Where command output goes: the terminal, or JSON lines (stream.go).
 	buildOut, appOut *stream
 
-	mu        sync.Mutex
-	builds    []buildRecord // the last few builds, newest last; never nil
-	mounts    []mountStatus
-	unwatched func() []string // directories without a watch; nil before the watcher starts
+	mu     sync.Mutex
+	builds []buildRecord // the last few builds, newest last; never nil
+	watch  *auto.Watcher // set by newBackend
 
 	latency reloadLatency // browsers' timing reports (browser.go)
 }
@@ -73,16 +73,6 @@ type buildRecord struct {
 	DurationMS float64 `json:"duration_ms"`
 	Clients    int     `json:"clients"`
 	At         string  `json:"at"`
-}
-
-type mountStatus struct {
-	Path   string `json:"path"`
-	FSType string `json:"fstype"`
-	Mode   string `json:"mode"`
-	Reason string `json:"reason"`
-	// UnwatchedDirs are directories inotify refused a watch (its limit
-	// was reached); changes there are not seen until polling lands.
-	UnwatchedDirs []string `json:"unwatched_dirs,omitempty"`
 }
 
 const keepBuilds = 20
@@ -240,6 +230,7 @@ func (d *daemon) run(ctx context.Context) error {
 	d.warnIfExposed(ln.Addr().String())
 	d.out.event("watch", fmt.Sprintf("reloadd: watching %s (%d directories)", d.out.short(d.roots), w.WatchedDirs()),
 		map[string]any{"dirs": d.roots, "watched_dirs": w.WatchedDirs()})
+	d.printMounts()
 
 	loopDone := make(chan struct{})
 	go func() {
@@ -480,27 +471,10 @@ func (d *daemon) status() any {
 		"epoch":          d.epoch,
 		"build":          d.hub.Build(),
 		"clients":        d.hub.Clients(),
-		"mounts":         d.mountsLocked(),
+		"mounts":         d.watch.Mounts(),
 		"builds":         slices.Clone(d.builds),
 		"reload_latency": d.latency.snapshot(),
 	}
-}
-
-// mountsLocked returns the mounts with their unwatched directories.
-func (d *daemon) mountsLocked() []mountStatus {
-	ms := slices.Clone(d.mounts)
-	if d.unwatched == nil {
-		return ms
-	}
-	for _, dir := range d.unwatched() {
-		for i := range ms {
-			if within(ms[i].Path, dir) {
-				ms[i].UnwatchedDirs = append(ms[i].UnwatchedDirs, dir)
-				break
-			}
-		}
-	}
-	return ms
 }
 
 // escapeGlob quotes the characters gitignore patterns treat specially, so

@@ -4,10 +4,8 @@ package auto
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/reloadd/reloadd/internal/testenv"
 )
@@ -29,38 +27,17 @@ func TestDetectThisMachine(t *testing.T) {
 // TestDetectRealBindfsMount mounts a real FUSE filesystem inside a local
 // tree: the tree stays native, the mount is polled.
 func TestDetectRealBindfsMount(t *testing.T) {
-	bindfs := testenv.Need(t, "bindfs")
-	testenv.Need(t, "fusermount")
 	root := t.TempDir()
-	src := t.TempDir()
 	mnt := filepath.Join(root, "shared")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bindfs, "-f", src, mnt)
-	if err := cmd.Start(); err != nil {
+	testenv.Bindfs(t, t.TempDir(), mnt)
+	plan, err := Detect([]string{root})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		exec.Command("fusermount", "-u", mnt).Run()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(testenv.WaitLimit)
-	for {
-		plan, err := Detect([]string{root})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(plan) == 2 {
-			if plan[0].Path != root || plan[0].Mode == Poll || plan[1].Path != mnt || plan[1].Mode != Poll {
-				t.Fatalf("plan = %+v", plan)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bindfs mount never appeared in mountinfo; plan %+v", plan)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if len(plan) != 2 || plan[0].Path != root || plan[0].Mode == Poll || plan[1].Path != mnt || plan[1].Mode != Poll {
+		t.Fatalf("plan = %+v", plan)
 	}
 }

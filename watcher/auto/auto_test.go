@@ -1,0 +1,235 @@
+package auto
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/reloadd/reloadd/internal/testenv"
+	"github.com/reloadd/reloadd/watcher"
+	"github.com/reloadd/reloadd/watcher/watchertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// factory is the conformance factory for a forced mode.
+func factory(mode Mode) watchertest.Factory {
+	return func(t *testing.T, root string, opts watcher.Options) watcher.Watcher {
+		t.Helper()
+		w, err := New([]string{root}, Options{Options: opts, Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			w.Close()
+			for err := range w.Errors() {
+				var se *SwitchError
+				if errors.As(err, &se) {
+					t.Errorf("a local tree was switched to polling: %v", err)
+				}
+			}
+		})
+		if !w.WaitWarmed(testenv.WaitLimit) {
+			t.Fatal("baseline not hashed in time")
+		}
+		return w
+	}
+}
+
+// TestConformanceHybrid runs the shared suite through hybrid mode: native
+// events and the verifying sweep both report every change on a local tree;
+// each is still one build, and the mount is never switched.
+func TestConformanceHybrid(t *testing.T) {
+	watchertest.Run(t, factory(Hybrid))
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mountOf(t *testing.T, w *Watcher, path string) MountStatus {
+	t.Helper()
+	for _, m := range w.Mounts() {
+		if m.Path == path {
+			return m
+		}
+	}
+	t.Fatalf("no mount %s in %+v", path, w.Mounts())
+	return MountStatus{}
+}
+
+// deafTree is a local tree with a bindfs mount inside it; writes to the
+// mount's backing directory produce no inotify event under the mount.
+func deafTree(t *testing.T) (root, mnt, backing string) {
+	t.Helper()
+	root = t.TempDir()
+	backing = t.TempDir()
+	mnt = filepath.Join(root, "shared")
+	write(t, filepath.Join(root, "index.html"), "local")
+	write(t, filepath.Join(backing, "page.html"), "remote")
+	// Files written just before the watch starts are "racy" (their first
+	// event counts as a change); these are an hour old.
+	old := time.Now().Add(-time.Hour)
+	for _, f := range []string{filepath.Join(root, "index.html"), filepath.Join(backing, "page.html")} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Bindfs(t, backing, mnt)
+	return root, mnt, backing
+}
+
+// TestAutoPollsTheMountAndWatchesTheRestNatively: a project on local disk
+// with one FUSE mount inside gets native watching for the disk and polling
+// for the mount, and sees changes in both — including changes made behind
+// the mount, which inotify never reports.
+func TestAutoPollsTheMountAndWatchesTheRestNatively(t *testing.T) {
+	root, mnt, backing := deafTree(t)
+	w, err := New([]string{root}, Options{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mountOf(t, w, root); got.Mode != Native || got.NativeWatches < 1 {
+		t.Errorf("root: %+v, want native", got)
+	}
+	if got := mountOf(t, w, mnt); got.Mode != Poll || got.PolledFiles != 1 || got.NativeWatches != 0 {
+		t.Errorf("mount: %+v, want poll with its one file", got)
+	}
+	r := watchertest.Record(t, w, root, watchertest.Settle)
+	write(t, filepath.Join(backing, "page.html"), "changed behind the mount")
+	write(t, filepath.Join(backing, "new", "deep.html"), "new behind the mount")
+	write(t, filepath.Join(root, "index.html"), "changed locally")
+	r.Wait(t, []watchertest.Change{
+		{Path: "index.html", Op: watcher.Write},
+		{Path: "shared/new/deep.html", Op: watcher.Create},
+		{Path: "shared/page.html", Op: watcher.Write},
+	})
+	// Nothing from the native watcher leaked in from under the mount: the
+	// native side must not even have watched it.
+	if got := mountOf(t, w, root); got.Dirs != 1 {
+		t.Errorf("root mount covers %d directories, want 1 (the mount excluded): %+v", got.Dirs, got)
+	}
+}
+
+// TestHybridSwitchesADeafMountToPolling: the detector is made to misjudge a
+// bindfs mount as an overlay (hybrid). A change made behind it is found by
+// the verifying sweep — late, not lost — and the mount switches to polling,
+// once; later changes are seen by the poller.
+func TestHybridSwitchesADeafMountToPolling(t *testing.T) {
+	root, mnt, backing := deafTree(t)
+	plan := func(roots []string) ([]Choice, error) {
+		return []Choice{
+			{Path: root, FSType: "ext4", Mode: Native, Reason: "test"},
+			{Path: mnt, FSType: "overlay", Mode: Hybrid, Reason: "test: misjudged"},
+		}, nil
+	}
+	w, err := New([]string{root}, Options{PollInterval: 20 * time.Millisecond, Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mountOf(t, w, mnt); got.Mode != Hybrid || got.NativeWatches != 1 {
+		t.Fatalf("mount before: %+v", got)
+	}
+	r := watchertest.Record(t, w, root, watchertest.Settle)
+	write(t, filepath.Join(backing, "first.html"), "one")
+	r.Wait(t, []watchertest.Change{{Path: "shared/first.html", Op: watcher.Create}})
+	testenv.Eventually(t, "the mount to switch to polling", func() bool {
+		m := mountOf(t, w, mnt)
+		return m.Mode == Poll && m.Switched
+	})
+	var switches int
+	for _, err := range r.Errors() {
+		var se *SwitchError
+		if errors.As(err, &se) {
+			switches++
+			if se.Mount != mnt || se.Path != filepath.Join(mnt, "first.html") {
+				t.Errorf("switch report: %+v", se)
+			}
+		}
+	}
+	if switches != 1 {
+		t.Errorf("%d switch reports, want 1: %v", switches, r.Errors())
+	}
+	r.Reset()
+	write(t, filepath.Join(backing, "first.html"), "two")
+	write(t, filepath.Join(backing, "second.html"), "x")
+	r.Wait(t, []watchertest.Change{
+		{Path: "shared/first.html", Op: watcher.Write},
+		{Path: "shared/second.html", Op: watcher.Create},
+	})
+	if got := mountOf(t, w, mnt); got.NativeWatches != 0 || got.PolledFiles != 2 {
+		t.Errorf("mount after: %+v, want polled, no watches", got)
+	}
+}
+
+// TestHybridStaleEventIsNotAMiss: on a hybrid mount an event can come before
+// the content (VirtioFS). Here an event arrives (a touch through the mount)
+// while the bytes are unchanged; the new bytes then land behind the mount.
+// The change is delivered, and the mount is not taken for deaf: native
+// watching did report the file.
+func TestHybridStaleEventIsNotAMiss(t *testing.T) {
+	root, mnt, backing := deafTree(t)
+	plan := func(roots []string) ([]Choice, error) {
+		return []Choice{
+			{Path: root, FSType: "ext4", Mode: Native, Reason: "test"},
+			{Path: mnt, FSType: "virtiofs-like", Mode: Hybrid, Reason: "test"},
+		}, nil
+	}
+	w, err := New([]string{root}, Options{PollInterval: 20 * time.Millisecond, Plan: plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.WaitWarmed(testenv.WaitLimit) {
+		t.Fatal("not warmed")
+	}
+	r := watchertest.Record(t, w, root, watchertest.Settle)
+	page := filepath.Join(mnt, "page.html")
+	now := time.Now()
+	if err := os.Chtimes(page, now, now); err != nil { // the event, without new bytes
+		t.Fatal(err)
+	}
+	r.Sync(t)
+	if got := r.Changes(); len(got) != 0 {
+		t.Fatalf("a touch was reported as a change: %v", got)
+	}
+	write(t, filepath.Join(backing, "page.html"), "the bytes arrive late")
+	r.Wait(t, []watchertest.Change{{Path: "shared/page.html", Op: watcher.Write}})
+	if m := mountOf(t, w, mnt); m.Mode != Hybrid || m.Switched {
+		t.Errorf("mount: %+v, want still hybrid", m)
+	}
+}
+
+func TestForcedModes(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "a.html"), "a")
+	for _, mode := range []Mode{Native, Poll, Hybrid} {
+		w, err := New([]string{root}, Options{Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := w.Mounts()
+		if len(ms) != 1 || ms[0].Mode != mode || ms[0].Reason != "forced by -watch "+string(mode) || ms[0].Files != 1 {
+			t.Errorf("-watch %s: %+v", mode, ms)
+		}
+		w.Close()
+	}
+	if _, err := New([]string{root}, Options{Mode: "sometimes"}); err == nil {
+		t.Error("unknown mode accepted")
+	}
+	if _, err := New([]string{filepath.Join(root, "missing")}, Options{}); err == nil {
+		t.Error("missing root accepted")
+	}
+}
