@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/reloadd/reloadd/internal/testenv"
 )
 
 // browser is one headless Chromium for the whole run; each figure opens its
@@ -24,37 +25,12 @@ type browser struct {
 // startBrowser starts headless Chromium (Debian's chromium, else what
 // chromedp finds) with the flags TESTING.md lists for this machine.
 func startBrowser() (*browser, error) {
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
+	path := testenv.ChromiumPath() // "" lets chromedp look for a browser itself
 	dir, err := os.MkdirTemp("", "reloadd-bench-chromium-")
 	if err != nil {
 		return nil, err
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(dir),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-	}
-	if path != "" {
-		opts = append(opts, chromedp.ExecPath(path))
-	}
+	opts := testenv.ChromiumOptions(path, dir)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	if err := chromedp.Do(ctx); err != nil {

@@ -68,6 +68,54 @@ func (s *suite) fig3(ctx context.Context) {
 			s.fail(3, err, row)
 		}
 	}
+	row := s.rep.addLatency(&latencyRow{fig: 3, figure: "deaf mount (bindfs): write to the backing dir → page reloaded (Chromium, page clock)",
+		setup: "`-watch auto`", panel: panelBrowser, label: "deaf mount, auto → page loaded"})
+	s.progress("figure 3: deaf mount, -watch auto, Chromium")
+	if err := s.deafBrowser(ctx, row); err != nil {
+		s.fail(3, err, row)
+	}
+}
+
+// deafBrowser is figure 3 in a real browser: reloadd (auto mode, no flag
+// about the mount) serves a bindfs mount, and index.html is rewritten on
+// the backing side; each trial waits for the page to show the new content.
+func (s *suite) deafBrowser(ctx context.Context, row *latencyRow) error {
+	base, err := tempDir("reloadd-bench-deaf-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(base)
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	for _, d := range []string{src, mnt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := writeSite(src); err != nil {
+		return err
+	}
+	m, err := mountBindfs(src, mnt)
+	if err != nil {
+		return err
+	}
+	defer m.unmount()
+	br, err := s.browser()
+	if err != nil {
+		return err
+	}
+	d, err := startDaemon(ctx, s.bin, "-watch", "auto", mnt)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	t, err := br.newTab()
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	res, err := s.htmlTrials(ctx, d, t, src) // written behind the mount
+	row.samples, row.missed = res.page, res.missed
+	return err
 }
 
 func (s *suite) deaf(ctx context.Context, mode string, row *latencyRow, limit time.Duration, maxMisses int) error {

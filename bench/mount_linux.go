@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/reloadd/reloadd/internal/mountinfo"
 )
 
 // bindfsMount is a FUSE mount of src at dir by `bindfs -f`, the recipe of
@@ -72,50 +71,5 @@ func (m *bindfsMount) unmount() {
 	}
 }
 
-// isMountPoint reports whether dir is a mount point, from
-// /proc/self/mountinfo (field 5 is the mount point, with octal escapes).
-func isMountPoint(dir string) bool {
-	dir = filepath.Clean(dir)
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
-			return true
-		}
-	}
-	return false
-}
-
-// unescapeMountinfo undoes the kernel's \ooo escapes (space, tab, newline,
-// backslash) in a mountinfo path.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range []byte(s[i+1 : i+4]) {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + (c - '0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+// isMountPoint reports whether dir is a mount point.
+func isMountPoint(dir string) bool { return mountinfo.IsMountPoint(dir) }

@@ -345,6 +345,22 @@ func (d *daemon) buildLoop(ctx context.Context, q *debounce.Queue, w watcher.Wat
 	}
 }
 
+// changedAt is when the first change of a build was first seen: the
+// earliest time among the verified events (a batch's events that Verify
+// dropped — duplicates, temporary files — do not count), else the batch's.
+func changedAt(b debounce.Batch, events []watcher.Event) time.Time {
+	var first time.Time
+	for _, ev := range events {
+		if !ev.Time.IsZero() && (first.IsZero() || ev.Time.Before(first)) {
+			first = ev.Time
+		}
+	}
+	if first.IsZero() {
+		return b.First
+	}
+	return first
+}
+
 // appExits fires when the -run app ends by itself; nil without one.
 func (d *daemon) appExits() <-chan struct{} {
 	if d.app == nil {
@@ -396,7 +412,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 		d.hub.SetBuild(id)
 		n, _ := d.hub.Broadcast(hub.BuildComplete{
 			Type: hub.TypeBuildComplete, Build: id, Paths: paths, URLs: urls,
-			CSSOnly: cssOnly, ChangedAt: b.First.UnixMilli(),
+			CSSOnly: cssOnly, ChangedAt: changedAt(b, events).UnixMilli(),
 		})
 		rec.Clients = n
 		fields["clients"] = n

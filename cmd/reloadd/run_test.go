@@ -20,7 +20,9 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/reloadd/reloadd/debounce"
 	"github.com/reloadd/reloadd/internal/testenv"
+	"github.com/reloadd/reloadd/watcher"
 )
 
 func TestMain(m *testing.M) {
@@ -383,5 +385,23 @@ func TestCheckPrintsModePerMount(t *testing.T) {
 	}
 	if !strings.Contains(s, " native ") && !strings.Contains(s, " poll ") && !strings.Contains(s, " hybrid ") {
 		t.Errorf("-check output names no mode:\n%s", s)
+	}
+}
+
+func TestChangedAtIgnoresDroppedEvents(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	b := debounce.Batch{First: t0}
+	tests := []struct {
+		events []watcher.Event
+		want   time.Time
+	}{
+		{nil, t0},
+		{[]watcher.Event{{Path: "/a", Time: t0.Add(3 * time.Second)}, {Path: "/b", Time: t0.Add(2 * time.Second)}}, t0.Add(2 * time.Second)},
+		{[]watcher.Event{{Path: "/a"}}, t0},
+	}
+	for _, tc := range tests {
+		if got := changedAt(b, tc.events); !got.Equal(tc.want) {
+			t.Errorf("changedAt(%v) = %v, want %v", tc.events, got, tc.want)
+		}
 	}
 }

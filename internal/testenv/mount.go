@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reloadd/reloadd/internal/mountinfo"
 )
 
 // Mount is a FUSE filesystem mounted for a test: bindfs of a directory, or
@@ -148,45 +149,9 @@ func (m *Mount) Kill() {
 	}
 }
 
-// IsMountPoint reports whether dir is a mount point, from
-// /proc/self/mountinfo.
-func IsMountPoint(dir string) bool {
-	dir = filepath.Clean(dir)
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMount(fields[4]) == dir {
-			return true
-		}
-	}
-	return false
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+// IsMountPoint reports whether dir is a mount point (see
+// mountinfo.IsMountPoint).
+func IsMountPoint(dir string) bool { return mountinfo.IsMountPoint(dir) }
 
 // SSHFS mounts src at mnt over sshfs, served by a throwaway sshd on a free
 // loopback port (the recipe in TESTING.md). Through sshfs a stat can show

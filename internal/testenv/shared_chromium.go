@@ -29,7 +29,7 @@ func SharedChromium(t testing.TB) context.Context {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if !shared.started {
-		path := chromiumPath()
+		path := ChromiumPath()
 		if path == "" {
 			Missing(t, "chromium is not installed (apt-get install chromium)")
 		}
@@ -37,7 +37,7 @@ func SharedChromium(t testing.TB) context.Context {
 		if err != nil {
 			t.Fatal(err)
 		}
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(path, dir)...)
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), ChromiumOptions(path, dir)...)
 		ctx, cancelTab := chromedp.NewContext(actx)
 		if err := chromedp.Do(ctx); err != nil {
 			cancelTab()
@@ -72,8 +72,8 @@ func CloseSharedChromium() {
 	shared.started = false
 }
 
-// chromiumPath finds the browser, or returns "".
-func chromiumPath() string {
+// ChromiumPath finds the browser (Debian's chromium first), or returns "".
+func ChromiumPath() string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := lookPath(name); err == nil {
 			return p
@@ -82,9 +82,10 @@ func chromiumPath() string {
 	return ""
 }
 
-// chromiumOptions are the flags of [Chromium], for a browser using the
-// profile directory dir. (Chromium keeps its own copy of the list.)
-func chromiumOptions(path, dir string) []chromedp.ExecAllocatorOption {
+// ChromiumOptions are the flags every headless Chromium of the tests and
+// the bench suite starts with (TESTING.md's list for these machines), for
+// the browser at path using the profile directory dir.
+func ChromiumOptions(path, dir string) []chromedp.ExecAllocatorOption {
 	return []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -103,5 +104,6 @@ func chromiumOptions(path, dir string) []chromedp.ExecAllocatorOption {
 		// on purpose.
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 	}
 }

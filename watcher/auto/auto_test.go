@@ -233,3 +233,37 @@ func TestForcedModes(t *testing.T) {
 		t.Error("missing root accepted")
 	}
 }
+
+// TestVerifyTimesAChangeByItsLatestNativeSighting: a sweep's late report of
+// a change already built can share a batch with a new native event for the
+// same file, and the batch's event then carries the old report's time; the
+// verified change must carry the native sighting's time, so changed_at is
+// not set before the save that caused the build.
+func TestVerifyTimesAChangeByItsLatestNativeSighting(t *testing.T) {
+	root := t.TempDir()
+	f := filepath.Join(root, "a.html")
+	write(t, f, "one")
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(f, old, old)
+	w, err := New([]string{root}, Options{Mode: Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if !w.WaitWarmed(testenv.WaitLimit) {
+		t.Fatal("not warmed")
+	}
+	sweepTime := time.Now() // the stale report, from before the save
+	write(t, f, "two")
+	var nativeTime time.Time
+	testenv.Eventually(t, "the native event", func() bool {
+		w.seenMu.Lock()
+		defer w.seenMu.Unlock()
+		nativeTime = w.seen[f]
+		return !nativeTime.IsZero()
+	})
+	got := w.Verify([]watcher.Event{{Path: f, Op: watcher.Write, Time: sweepTime}})
+	if len(got) != 1 || got[0].Time.Before(nativeTime) {
+		t.Errorf("Verify = %v timed %v, want one change timed at or after the native sighting %v", got, got[0].Time, nativeTime)
+	}
+}

@@ -7,7 +7,7 @@ import (
 )
 
 // Real mountinfo lines, one per kind of system reloadd meets.
-const mountinfo = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+const mountinfoText = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
 25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24684084k
 60 27 0:51 / /srv/nfs rw,relatime shared:30 - nfs4 fileserver:/export/home rw,vers=4.2,rsize=1048576,wsize=1048576,namlen=255,hard,proto=tcp,timeo=600,retrans=2,sec=sys,clientaddr=10.0.0.5,local_lock=none,addr=10.0.0.2
 61 27 0:52 / /srv/nfs3 rw,relatime shared:31 - nfs fileserver:/old rw,vers=3,rsize=65536,wsize=65536,namlen=255,hard,proto=tcp,timeo=600,retrans=2,sec=sys,mountaddr=10.0.0.2,mountvers=3,mountport=20048,mountproto=udp,local_lock=none,addr=10.0.0.2
@@ -30,7 +30,7 @@ const mountinfo = `27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
 
 func parsed(t *testing.T) []Mount {
 	t.Helper()
-	ms, err := ParseMountinfo(strings.NewReader(mountinfo))
+	ms, err := ParseMountinfo(strings.NewReader(mountinfoText))
 	if err != nil {
 		t.Fatal(err)
 	}

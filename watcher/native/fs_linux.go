@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reloadd/reloadd/watcher"
+
+	"github.com/reloadd/reloadd/internal/unixmode"
 )
 
 // getdentsBuf is the directory-read buffer: a few hundred entries per
@@ -84,40 +86,8 @@ func stateOf(st *unix.Stat_t) fileState {
 		mtime: st.Mtim.Nano(),
 		ctime: st.Ctim.Nano(),
 		ino:   st.Ino,
-		mode:  modeOf(st.Mode),
+		mode:  uint32(unixmode.FileMode(st.Mode)),
 	}
-}
-
-// modeOf converts st_mode to os.FileMode bits.
-func modeOf(m uint32) uint32 {
-	fm := os.FileMode(m & 0o777)
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		fm |= os.ModeDir
-	case unix.S_IFLNK:
-		fm |= os.ModeSymlink
-	case unix.S_IFREG:
-	case unix.S_IFIFO:
-		fm |= os.ModeNamedPipe
-	case unix.S_IFSOCK:
-		fm |= os.ModeSocket
-	case unix.S_IFCHR:
-		fm |= os.ModeDevice | os.ModeCharDevice
-	case unix.S_IFBLK:
-		fm |= os.ModeDevice
-	default:
-		fm |= os.ModeIrregular
-	}
-	if m&unix.S_ISUID != 0 {
-		fm |= os.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		fm |= os.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		fm |= os.ModeSticky
-	}
-	return uint32(fm)
 }
 
 // lstatState returns the state of path itself (a symlink is not followed).

@@ -48,17 +48,17 @@
 //  4. The cold rest — every file — is swept, a slice per tick, so that the
 //     sweep takes Options.ColdPeriod ([DefaultColdPeriod], 2 s) on a small
 //     tree, but never more than Options.ColdBudget ([DefaultColdBudget],
-//     2 % of one core, counted in wall time) of time. This catches in-place
-//     writes to files nobody touched for a while. A stat of one of 100k
-//     files costs ~1.7–1.9 µs of CPU here (BenchmarkColdSweep100k: the
+//     1.5 % of one core, counted in wall time) of time. This catches
+//     in-place writes to files nobody touched for a while. A stat of one of
+//     100k files costs ~1–1.9 µs of CPU here (BenchmarkColdSweep100k: the
 //     kernel's lookups miss the CPU caches on a tree that large), so a
-//     sweep costs ~180–210 ms: at 2 % it takes ~9–11 s, and such a change
-//     is seen after ~5 s on average (target ≤ 5 s; measured p50 4.5–7 s on
-//     a shared 2-core machine, so at or just above it). With the directory
-//     sweep and the Go runtime, idle polling of 100k files then costs
-//     ~2.7–2.9 % of a core (target ≤ 3 %). The two targets meet at about
-//     this budget: a larger one trades CPU for faster cold detection
-//     (Options.ColdBudget). The sweep lists nothing: it stats each entry
+//     sweep costs ~100–200 ms: at 1.5 % it takes ~7–13 s, and such a
+//     change is seen after half that on average (target ≤ 5 s). With the
+//     directory sweep, the hot set and the Go runtime, idle polling of 100k
+//     files then costs ~2.7 % of a core (target ≤ 3 %; at 2 % the quiet
+//     machine measured 3.2 % idle and a cold p50 of 3.4 s). The two targets
+//     meet at about this budget: a larger one trades CPU for faster cold
+//     detection (Options.ColdBudget). The sweep lists nothing: it stats each entry
 //     relative to its directory's descriptor (statx on a dirfd, without
 //     allocating), which saves the path walk.
 //

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reloadd/reloadd/internal/unixmode"
 )
 
 // statxMask asks only for the fields fstat keeps; the kernel may skip work
@@ -73,31 +75,8 @@ func fromStatx(sx *unix.Statx_t) fstat {
 		ctime: sx.Ctime.Sec*1e9 + int64(sx.Ctime.Nsec),
 		ino:   sx.Ino,
 		dev:   unix.Mkdev(sx.Dev_major, sx.Dev_minor),
-		mode:  fileMode(uint32(sx.Mode)),
+		mode:  unixmode.FileMode(uint32(sx.Mode)),
 	}
-}
-
-// fileMode converts st_mode to fs.FileMode (type bits and permissions).
-func fileMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & unix.S_IFMT {
-	case unix.S_IFDIR:
-		mode |= fs.ModeDir
-	case unix.S_IFLNK:
-		mode |= fs.ModeSymlink
-	case unix.S_IFREG:
-	case unix.S_IFIFO:
-		mode |= fs.ModeNamedPipe
-	case unix.S_IFSOCK:
-		mode |= fs.ModeSocket
-	case unix.S_IFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case unix.S_IFBLK:
-		mode |= fs.ModeDevice
-	default:
-		mode |= fs.ModeIrregular
-	}
-	return mode
 }
 
 type linuxDir struct {

@@ -1,8 +1,8 @@
-package main
+package mountinfo
 
 import "testing"
 
-func TestUnescapeMountinfo(t *testing.T) {
+func TestUnescapeOctal(t *testing.T) {
 	for in, want := range map[string]string{
 		`/tmp/a`:          "/tmp/a",
 		`/tmp/a\040b`:     "/tmp/a b",
@@ -10,9 +10,11 @@ func TestUnescapeMountinfo(t *testing.T) {
 		`/tmp/a\04`:       `/tmp/a\04`,
 		`/tmp/a\0x0`:      `/tmp/a\0x0`,
 		`/tmp/\011tab\12`: "/tmp/\ttab\\12",
+		`\`:               `\`,
+		`/x\777`:          `/x\777`, // not a byte
 	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		if got := unescapeOctal(in); got != want {
+			t.Errorf("unescapeOctal(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
