@@ -141,8 +141,11 @@ func (s *site) url(path string) string { return "http://" + s.addr + path }
 // complete announces a successful build of the given site files.
 func (s *site) complete(build int64, names ...string) {
 	s.t.Helper()
+	// The change was seen a settle window ago, as in reloadd: the browser's
+	// "received" is then > 0 even when the message arrives within the
+	// millisecond it was sent (Date.now() has whole milliseconds).
 	msg := hub.BuildComplete{Type: hub.TypeBuildComplete, Build: build, Paths: []string{}, URLs: []string{},
-		ChangedAt: time.Now().UnixMilli()}
+		ChangedAt: time.Now().Add(-10 * time.Millisecond).UnixMilli()}
 	cssOnly := len(names) > 0
 	for _, n := range names {
 		msg.Paths = append(msg.Paths, filepath.Join(s.dir, filepath.FromSlash(n)))
