@@ -23,7 +23,7 @@ const (
 	DefaultHotWindow    = time.Minute
 	DefaultDirPeriod    = 250 * time.Millisecond
 	DefaultColdPeriod   = 2 * time.Second
-	DefaultColdBudget   = 0.015
+	DefaultColdBudget   = 0.02
 	DefaultRemoteBudget = 0.10
 )
 
