@@ -44,7 +44,7 @@
 //     ([DefaultDirPeriod], 250 ms) within [dirBudget] (0.5 % of one core):
 //     a rename-style save of any file anywhere is seen within about
 //     250 ms + one interval (target ≤ 300 ms). 500 directories cost about
-//     2,000 stats a second, ~3.5 ms of CPU: 0.35 %.
+//     2,000 stats a second, ~4–6 ms of CPU: about 0.5 %.
 //  4. The cold rest — every file — is swept, a slice per tick, so that the
 //     sweep takes Options.ColdPeriod ([DefaultColdPeriod], 2 s) on a small
 //     tree, but never more than Options.ColdBudget ([DefaultColdBudget],
@@ -60,9 +60,10 @@
 //     ~0.6 % for the directory sweep, ~0.2 % for ticks and runtime, and the
 //     hot set). The two targets (≤ 5 s, ≤ 3 %) do not both fit on this
 //     machine; 2 % keeps the detection promise and overshoots the CPU one by
-//     a fifth of a point. Options.ColdBudget trades one for the other. The sweep lists nothing: it stats each entry
-//     relative to its directory's descriptor (statx on a dirfd, without
-//     allocating), which saves the path walk.
+//     a fifth of a point. Options.ColdBudget trades one for the other.
+//     The sweep lists nothing: it stats each entry relative to its
+//     directory's descriptor (statx on a dirfd, without allocating), which
+//     saves the path walk.
 //
 // The Events channel holds [eventBuffer] (4096) events, enough for a large
 // checkout's burst while the consumer folds it into a batch; Errors holds
