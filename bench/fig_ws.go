@@ -80,25 +80,11 @@ func (s *suite) fig3(ctx context.Context) {
 // about the mount) serves a bindfs mount, and index.html is rewritten on
 // the backing side; each trial waits for the page to show the new content.
 func (s *suite) deafBrowser(ctx context.Context, row *latencyRow) error {
-	base, err := tempDir("reloadd-bench-deaf-")
+	src, mnt, cleanup, err := deafSite()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(base)
-	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
-	for _, d := range []string{src, mnt} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := writeSite(src); err != nil {
-		return err
-	}
-	m, err := mountBindfs(src, mnt)
-	if err != nil {
-		return err
-	}
-	defer m.unmount()
+	defer cleanup()
 	br, err := s.browser()
 	if err != nil {
 		return err
@@ -118,26 +104,40 @@ func (s *suite) deafBrowser(ctx context.Context, row *latencyRow) error {
 	return err
 }
 
-func (s *suite) deaf(ctx context.Context, mode string, row *latencyRow, limit time.Duration, maxMisses int) error {
+// deafSite writes a small site into a temporary directory and mounts it
+// with bindfs: src is the backing directory (writes there produce no
+// inotify event on mnt), mnt the mount point. cleanup unmounts and removes.
+func deafSite() (src, mnt string, cleanup func(), err error) {
 	base, err := tempDir("reloadd-bench-deaf-")
 	if err != nil {
-		return err
+		return "", "", nil, err
 	}
-	defer os.RemoveAll(base)
-	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	src, mnt = filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	fail := func(err error) (string, string, func(), error) {
+		os.RemoveAll(base)
+		return "", "", nil, err
+	}
 	for _, d := range []string{src, mnt} {
 		if err := os.Mkdir(d, 0o755); err != nil {
-			return err
+			return fail(err)
 		}
 	}
 	if err := writeSite(src); err != nil {
-		return err
+		return fail(err)
 	}
 	m, err := mountBindfs(src, mnt)
 	if err != nil {
+		return fail(err)
+	}
+	return src, mnt, func() { m.unmount(); os.RemoveAll(base) }, nil
+}
+
+func (s *suite) deaf(ctx context.Context, mode string, row *latencyRow, limit time.Duration, maxMisses int) error {
+	src, mnt, cleanup, err := deafSite()
+	if err != nil {
 		return err
 	}
-	defer m.unmount()
+	defer cleanup()
 	res, err := s.wsLatency(ctx, wsRun{
 		args:   []string{"-watch", mode, mnt},
 		file:   filepath.Join(src, "index.html"),

@@ -62,7 +62,7 @@ func TestAppStopIsGraceful(t *testing.T) {
 	if !strings.Contains(out.String(), "bye") {
 		t.Errorf("app did not get to run its SIGTERM handler; output %q", out.String())
 	}
-	assertGone(t, pgid, pgid)
+	testenv.WaitGone(t, pgid, pgid)
 	a.Stop() // idempotent
 }
 
@@ -72,9 +72,9 @@ func TestAppStopKillsTheGroupAfterGrace(t *testing.T) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pids := readPids(t, pidfile, 2)
+	pids := testenv.ReadPids(t, pidfile, 2)
 	a.Stop()
-	assertGone(t, pids[0], pids...)
+	testenv.WaitGone(t, pids[0], pids...)
 }
 
 func TestAppStartReplacesTheRunningProcess(t *testing.T) {
@@ -83,12 +83,12 @@ func TestAppStartReplacesTheRunningProcess(t *testing.T) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	first := readPids(t, filepath.Join(dir, "pids"), 1)[0]
+	first := testenv.ReadPids(t, filepath.Join(dir, "pids"), 1)[0]
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
-	assertGone(t, first, first)
-	second := readPids(t, filepath.Join(dir, "pids"), 2)[1]
+	testenv.WaitGone(t, first, first)
+	second := testenv.ReadPids(t, filepath.Join(dir, "pids"), 2)[1]
 	if second == first || !testenv.Alive(second) {
 		t.Errorf("second process %d (first %d) not running", second, first)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,37 +50,6 @@ type failingWriter struct{ calls int }
 func (f *failingWriter) Write(p []byte) (int, error) {
 	f.calls++
 	return 0, errors.New("gone")
-}
-
-// readPids reads the whitespace-separated pids a script wrote to path,
-// waiting until the file holds want of them.
-func readPids(t *testing.T, path string, want int) []int {
-	t.Helper()
-	var pids []int
-	testenv.Eventually(t, fmt.Sprintf("%d pids in %s", want, path), func() bool {
-		b, _ := os.ReadFile(path)
-		pids = pids[:0]
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, n)
-			}
-		}
-		return len(pids) >= want
-	})
-	return pids
-}
-
-// assertGone waits until none of pids is alive, and group pgid is empty.
-func assertGone(t *testing.T, pgid int, pids ...int) {
-	t.Helper()
-	testenv.Eventually(t, fmt.Sprintf("processes %v and group %d to be gone", pids, pgid), func() bool {
-		for _, p := range pids {
-			if testenv.Alive(p) {
-				return false
-			}
-		}
-		return pgid == 0 || len(testenv.GroupMembers(pgid)) == 0
-	})
 }
 
 func TestBuildResults(t *testing.T) {
@@ -198,8 +166,8 @@ func TestBuildTimeout(t *testing.T) {
 	if !strings.Contains(res.Err.Error(), "300ms") || res.Output != "started\n" {
 		t.Errorf("err %q, output %q", res.Err, res.Output)
 	}
-	pids := readPids(t, pidfile, 2)
-	assertGone(t, pids[0], pids...)
+	pids := testenv.ReadPids(t, pidfile, 2)
+	testenv.WaitGone(t, pids[0], pids...)
 }
 
 func TestBuildCancelKillsTheGroup(t *testing.T) {
@@ -212,7 +180,7 @@ func TestBuildCancelKillsTheGroup(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan Result, 1)
 	go func() { done <- r.Build(ctx, nil) }()
-	pids := append(readPids(t, pidfile, 3), readPids(t, grandfile, 1)...)
+	pids := append(testenv.ReadPids(t, pidfile, 3), testenv.ReadPids(t, grandfile, 1)...)
 	for _, p := range pids {
 		if !testenv.Alive(p) {
 			t.Fatalf("pid %d not running before the cancel", p)
@@ -223,7 +191,7 @@ func TestBuildCancelKillsTheGroup(t *testing.T) {
 	if !errors.Is(res.Err, ErrCancelled) || res.OK {
 		t.Errorf("result = %+v, want cancelled", res)
 	}
-	assertGone(t, pids[0], pids...)
+	testenv.WaitGone(t, pids[0], pids...)
 }
 
 func TestBuildKillsWhatItLeavesBehind(t *testing.T) {
@@ -233,8 +201,8 @@ func TestBuildKillsWhatItLeavesBehind(t *testing.T) {
 	if !res.OK {
 		t.Fatalf("build failed: %+v", res)
 	}
-	pids := readPids(t, pidfile, 3)
-	assertGone(t, pids[0], pids...)
+	pids := testenv.ReadPids(t, pidfile, 3)
+	testenv.WaitGone(t, pids[0], pids...)
 }
 
 func TestBuildReturnsDespiteAnEscapedProcessHoldingOutput(t *testing.T) {
@@ -244,7 +212,7 @@ func TestBuildReturnsDespiteAnEscapedProcessHoldingOutput(t *testing.T) {
 	r := New(Options{Command: `setsid sh -c 'echo $$ > ` + pidfile + `; exec sleep 60' & while [ ! -s ` + pidfile + ` ]; do sleep 0.01; done; echo done`, Grace: testGrace})
 	done := make(chan Result, 1)
 	go func() { done <- r.Build(context.Background(), nil) }()
-	pids := readPids(t, pidfile, 1)
+	pids := testenv.ReadPids(t, pidfile, 1)
 	t.Cleanup(func() { syscall.Kill(pids[0], syscall.SIGKILL) })
 	select {
 	case res := <-done:

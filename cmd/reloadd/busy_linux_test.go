@@ -33,7 +33,7 @@ fi`
 
 	writeFile(t, mode, "slow")
 	ws.expect("build_start 2", isBuild("build_start", 2))
-	pids := append(readPids(t, filepath.Join(logs, "pids.2"), 3), readPids(t, filepath.Join(logs, "grand.2"), 1)...)
+	pids := append(testenv.ReadPids(t, filepath.Join(logs, "pids.2"), 3), testenv.ReadPids(t, filepath.Join(logs, "grand.2"), 1)...)
 	assertAlive(t, pids...)
 
 	// A change while it runs: build 2's whole group goes, and build 3 has
@@ -42,7 +42,7 @@ fi`
 	writeFile(t, mode, "fast")
 	writeFile(t, other, "x")
 	done, skipped := ws.expect("build_complete", isType("build_complete"))
-	assertGone(t, pids[0], pids...)
+	testenv.WaitGone(t, pids[0], pids...)
 	for _, m := range skipped {
 		if m["build"] == float64(2) && m["type"] != "build_start" {
 			t.Errorf("the cancelled build 2 was announced: %v", m)

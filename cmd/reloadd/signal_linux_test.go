@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/reloadd/reloadd/internal/testenv"
 )
 
 // TestSignalStopsEverythingAndExitsZero runs the real command (this test
@@ -27,16 +29,16 @@ func TestSignalStopsEverythingAndExitsZero(t *testing.T) {
 			appCmd := `sleep 60 & a=$!; trap '' TERM; echo $$ $a > ` + shq(appPids) + `; while :; do sleep 0.05; done`
 			p := startReloaddProcess(t, "-grace", "300ms", "-build", buildCmd, "-run", appCmd, src)
 
-			app := readPids(t, appPids, 2)
+			app := testenv.ReadPids(t, appPids, 2)
 			writeFile(t, mode, "slow")
-			bld := readPids(t, buildPids, 3)
+			bld := testenv.ReadPids(t, buildPids, 3)
 			assertAlive(t, append(app, bld...)...)
 
 			if code := p.signal(t, sig); code != 0 {
 				t.Errorf("reloadd exited %d after %v, want 0; output:\n%s", code, sig, p.out)
 			}
-			assertGone(t, app[0], app...)
-			assertGone(t, bld[0], bld...)
+			testenv.WaitGone(t, app[0], app...)
+			testenv.WaitGone(t, bld[0], bld...)
 		})
 	}
 }

@@ -1,10 +1,12 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // ProcState returns the state letter of process pid from /proc (R, S, D,
@@ -54,4 +56,36 @@ func GroupMembers(pgid int) []int {
 		}
 	}
 	return pids
+}
+
+// ReadPids reads the whitespace-separated pids a script wrote to path,
+// waiting until the file holds want of them.
+func ReadPids(t testing.TB, path string, want int) []int {
+	t.Helper()
+	var pids []int
+	Eventually(t, fmt.Sprintf("%d pids in %s", want, path), func() bool {
+		b, _ := os.ReadFile(path)
+		pids = pids[:0]
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, n)
+			}
+		}
+		return len(pids) >= want
+	})
+	return pids
+}
+
+// WaitGone waits until none of pids is alive and process group pgid (if
+// not 0) is empty; zombies count as gone: they have exited.
+func WaitGone(t testing.TB, pgid int, pids ...int) {
+	t.Helper()
+	Eventually(t, fmt.Sprintf("processes %v and group %d to be gone", pids, pgid), func() bool {
+		for _, p := range pids {
+			if Alive(p) {
+				return false
+			}
+		}
+		return pgid == 0 || len(GroupMembers(pgid)) == 0
+	})
 }
