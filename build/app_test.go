@@ -14,9 +14,9 @@ import (
 	"github.com/reloadd/reloadd/internal/testenv"
 )
 
-func newTestApp(t *testing.T, command string) (*App, *syncBuffer) {
+func newTestApp(t *testing.T, command string) (*App, *testenv.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	a := NewApp(AppOptions{Command: command, Output: out, Grace: testGrace})
 	t.Cleanup(func() { a.Close() })
 	return a, out
@@ -101,7 +101,7 @@ func TestAppStartReplacesTheRunningProcess(t *testing.T) {
 
 func TestAppWaitReady(t *testing.T) {
 	t.Run("returns once the port accepts", func(t *testing.T) {
-		addr := freePort(t)
+		addr := testenv.FreeAddr(t)
 		a, _ := newTestApp(t, "sleep 60")
 		if err := a.Start(); err != nil {
 			t.Fatal(err)
@@ -125,7 +125,7 @@ func TestAppWaitReady(t *testing.T) {
 		}
 	})
 	t.Run("times out when nothing listens", func(t *testing.T) {
-		addr := freePort(t)
+		addr := testenv.FreeAddr(t)
 		a, _ := newTestApp(t, "sleep 60")
 		if err := a.Start(); err != nil {
 			t.Fatal(err)
@@ -143,7 +143,7 @@ func TestAppWaitReady(t *testing.T) {
 		if err := a.Start(); err != nil {
 			t.Fatal(err)
 		}
-		err := a.WaitReady(context.Background(), freePort(t), testenv.WaitLimit)
+		err := a.WaitReady(context.Background(), testenv.FreeAddr(t), testenv.WaitLimit)
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Exit.ExitCode != 1 || ee.Exit.Output != "cannot bind: address in use\n" {
 			t.Errorf("WaitReady = %v, want an ExitError with the output", err)
@@ -159,26 +159,14 @@ func TestAppWaitReady(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := a.WaitReady(ctx, freePort(t), testenv.WaitLimit); !errors.Is(err, context.Canceled) {
+		if err := a.WaitReady(ctx, testenv.FreeAddr(t), testenv.WaitLimit); !errors.Is(err, context.Canceled) {
 			t.Errorf("WaitReady = %v, want context.Canceled", err)
 		}
 	})
 	t.Run("nothing running", func(t *testing.T) {
 		a, _ := newTestApp(t, "true")
-		if err := a.WaitReady(context.Background(), freePort(t), time.Second); err == nil {
+		if err := a.WaitReady(context.Background(), testenv.FreeAddr(t), time.Second); err == nil {
 			t.Error("WaitReady without a running app succeeded")
 		}
 	})
-}
-
-// freePort returns a loopback address nobody listens on now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

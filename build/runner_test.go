@@ -3,14 +3,12 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,25 +22,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testGrace keeps SIGTERM→SIGKILL escalations short in tests.
 const testGrace = 100 * time.Millisecond
-
-// syncBuffer is a bytes.Buffer the command's output goroutine and the test
-// can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // failingWriter fails every write, like a terminal that went away.
 type failingWriter struct{ calls int }
@@ -98,7 +77,7 @@ func TestBuildResults(t *testing.T) {
 
 func TestBuildStreamsOutputWhileRunning(t *testing.T) {
 	gate := filepath.Join(t.TempDir(), "gate")
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	r := New(Options{Command: `echo first; while [ ! -e "` + gate + `" ]; do sleep 0.01; done; echo second`, Output: out})
 	done := make(chan Result, 1)
 	go func() { done <- r.Build(context.Background(), nil) }()

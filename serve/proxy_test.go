@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,25 +33,7 @@ type proxyEnv struct {
 	srv    *httptest.Server
 	host   string // host:port of reloadd
 	client *http.Client
-	log    *logBuffer
-}
-
-// logBuffer collects slog output for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log    *testenv.Buffer
 }
 
 func newProxyEnv(t *testing.T, upstream string, opts ProxyOptions) *proxyEnv {
@@ -64,7 +45,7 @@ func newProxyEnv(t *testing.T, upstream string, opts ProxyOptions) *proxyEnv {
 	if opts.Tag == nil {
 		opts.Tag = func() []byte { return ScriptTag("e1", 7) }
 	}
-	lb := &logBuffer{}
+	lb := &testenv.Buffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(lb, nil))
 	}

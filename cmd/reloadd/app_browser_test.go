@@ -29,9 +29,9 @@ func TestBrowserNeverSeesTheAppRestarting(t *testing.T) {
 	must(t, os.Mkdir(out, 0o755))
 	version, built := filepath.Join(src, "version"), filepath.Join(out, "version")
 	writeFile(t, version, "v1")
-	appAddr := freeAddr(t)
+	appAddr := testenv.FreeAddr(t)
 	proxy, _ := url.Parse("http://" + appAddr + "/")
-	d := startDaemonProxy(t, freeAddr(t), proxy,
+	d := startDaemonProxy(t, testenv.FreeAddr(t), proxy,
 		"-build", "cp "+shq(version)+" "+shq(built),
 		"-run", appCommand(t, appAddr, built, serve.DefaultWait+500*time.Millisecond), src)
 	ws := dialLog(t, d.addr)

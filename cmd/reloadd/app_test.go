@@ -54,12 +54,12 @@ func TestRunWithProxyAnnouncesBuildsOnlyOnceTheAppAccepts(t *testing.T) {
 	must(t, os.Mkdir(out, 0o755))
 	version, built := filepath.Join(src, "version"), filepath.Join(out, "version")
 	writeFile(t, version, "v1")
-	appAddr := freeAddr(t)
+	appAddr := testenv.FreeAddr(t)
 	proxy, _ := url.Parse("http://" + appAddr + "/")
 	buildCmd := `if grep -q bad ` + shq(version) + `; then echo "build: bad <version> & worse"; exit 2; fi; cp ` + shq(version) + ` ` + shq(built)
 	// The app takes 300 ms to listen: without the wait, build_complete
 	// would arrive long before it accepts.
-	d := startDaemonProxy(t, freeAddr(t), proxy,
+	d := startDaemonProxy(t, testenv.FreeAddr(t), proxy,
 		"-build", buildCmd, "-run", appCommand(t, appAddr, built, 300*time.Millisecond), src)
 	ws := dialLog(t, d.addr)
 	waitStartupBuild(t, ws)
@@ -139,9 +139,9 @@ func TestRunReadinessTimeout(t *testing.T) {
 	src := t.TempDir()
 	body := filepath.Join(src, "body")
 	writeFile(t, body, "never-listen")
-	appAddr := freeAddr(t)
+	appAddr := testenv.FreeAddr(t)
 	proxy, _ := url.Parse("http://" + appAddr)
-	d := startDaemonProxy(t, freeAddr(t), proxy, "-run", appCommand(t, appAddr, body, 0), src)
+	d := startDaemonProxy(t, testenv.FreeAddr(t), proxy, "-run", appCommand(t, appAddr, body, 0), src)
 	ws := dialLog(t, d.addr)
 	ws.expect("hello", isType("hello"))
 	failed, _ := ws.expect("build_failed 1", isBuild("build_failed", 1))
@@ -155,9 +155,9 @@ func TestRunWithoutBuildStartsAtOnceAndRestartsOnChange(t *testing.T) {
 	src := t.TempDir()
 	body := filepath.Join(src, "body")
 	writeFile(t, body, "one")
-	appAddr := freeAddr(t)
+	appAddr := testenv.FreeAddr(t)
 	proxy, _ := url.Parse("http://" + appAddr)
-	d := startDaemonProxy(t, freeAddr(t), proxy, "-run", appCommand(t, appAddr, body, 50*time.Millisecond), src)
+	d := startDaemonProxy(t, testenv.FreeAddr(t), proxy, "-run", appCommand(t, appAddr, body, 50*time.Millisecond), src)
 	ws := dialLog(t, d.addr)
 	waitStartupBuild(t, ws)
 	if got := getTitle(t, appAddr); got != "one" {

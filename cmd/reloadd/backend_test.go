@@ -17,7 +17,7 @@ import (
 // touch does not, and /_reloadd/status says the root is polled.
 func TestWatchPoll(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), "-watch", "poll", "-poll-interval", "20ms", site)
+	d := startDaemon(t, testenv.FreeAddr(t), "-watch", "poll", "-poll-interval", "20ms", site)
 	c := d.dial(t)
 	readType(t, c, "hello")
 	index := filepath.Join(site, "index.html")
@@ -45,7 +45,7 @@ func TestWatchPollDeafMount(t *testing.T) {
 	must(t, os.Mkdir(mnt, 0o755))
 	must(t, os.WriteFile(filepath.Join(src, "index.html"), page("one"), 0o644))
 	testenv.Bindfs(t, src, mnt)
-	d := startDaemon(t, freeAddr(t), "-watch", "poll", mnt)
+	d := startDaemon(t, testenv.FreeAddr(t), "-watch", "poll", mnt)
 	c := d.dial(t)
 	readType(t, c, "hello")
 	for _, title := range []string{"two", "three"} {
@@ -74,7 +74,7 @@ func TestAutoPollsADeafMountByItself(t *testing.T) {
 	must(t, os.Mkdir(mnt, 0o755))
 	must(t, os.WriteFile(filepath.Join(src, "index.html"), page("one"), 0o644))
 	testenv.Bindfs(t, src, mnt)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	d := startDaemon(t, addr, "-serve", mnt, root)
 	t.Cleanup(func() { d.stop(t) }) // before the mount goes away
 

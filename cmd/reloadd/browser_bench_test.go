@@ -102,7 +102,7 @@ func benchDaemon(b *testing.B, args ...string) string {
 	addr := freeAddrTB(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	go func() { done <- run(ctx, append([]string{"-addr", addr}, args...), out, out) }()
 	b.Cleanup(func() {
 		cancel()

@@ -55,7 +55,7 @@ var routes = []string{"/", "/index.html", "/css/site.css", "/_reloadd/client.js"
 
 func TestForeignHostIsRefused(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), "-allow-host", "devbox.lan", site)
+	d := startDaemon(t, testenv.FreeAddr(t), "-allow-host", "devbox.lan", site)
 	_, port, _ := strings.Cut(d.addr, ":")
 	for _, host := range []string{"evil.example:" + port, "localhost.evil.example", "127.0.0.1.nip.io:" + port} {
 		for _, path := range routes {
@@ -89,7 +89,7 @@ func TestForeignHostIsRefused(t *testing.T) {
 
 func TestCrossOriginWebSocketIsRefused(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), site)
+	d := startDaemon(t, testenv.FreeAddr(t), site)
 	tests := []struct {
 		path, origin string
 		ok           bool
@@ -123,7 +123,7 @@ func TestCrossOriginWebSocketIsRefused(t *testing.T) {
 
 func TestNoWildcardCORS(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), site)
+	d := startDaemon(t, testenv.FreeAddr(t), site)
 	for _, path := range append(routes, "/missing", "/_reloadd/ws", hub.LiveReloadPath) {
 		for _, method := range []string{"GET", "OPTIONS"} {
 			for _, origin := range []string{"http://evil.example", "http://localhost:3000"} {
@@ -138,7 +138,7 @@ func TestNoWildcardCORS(t *testing.T) {
 
 func TestLiveReloadProtocolEndToEnd(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), site)
+	d := startDaemon(t, testenv.FreeAddr(t), site)
 
 	// /livereload.js is reloadd's own client.
 	resp, err := http.Get("http://" + d.addr + "/livereload.js")
@@ -173,7 +173,7 @@ func TestLiveReloadProtocolEndToEnd(t *testing.T) {
 
 func TestTimingReportIsPrintedAndCounted(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), site)
+	d := startDaemon(t, testenv.FreeAddr(t), site)
 	c := d.dial(t)
 	readMsg(t, c)
 	testenv.Eventually(t, "the client to register", func() bool { return d.status(t)["clients"] == float64(1) })

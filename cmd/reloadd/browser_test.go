@@ -33,7 +33,7 @@ func TestBrowserReloadsOnSaveAndAfterRestart(t *testing.T) {
 	site := t.TempDir()
 	index := filepath.Join(site, "index.html")
 	must(t, os.WriteFile(index, page("one"), 0o644))
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	d := startDaemon(t, addr, site)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); err != nil {

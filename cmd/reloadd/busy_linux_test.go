@@ -27,7 +27,7 @@ if grep -q slow ` + shq(mode) + `; then
   echo $$ $a $b > "` + logs + `/pids.$n"
   wait
 fi`
-	d := startDaemon(t, freeAddr(t), "-on-busy", "restart", "-grace", "200ms", "-build", buildCmd, src)
+	d := startDaemon(t, testenv.FreeAddr(t), "-on-busy", "restart", "-grace", "200ms", "-build", buildCmd, src)
 	ws := dialLog(t, d.addr)
 	waitStartupBuild(t, ws)
 
@@ -61,7 +61,7 @@ func TestBuildTimeoutIsReported(t *testing.T) {
 	src := t.TempDir()
 	mode := filepath.Join(src, "mode")
 	writeFile(t, mode, "ok")
-	d := startDaemon(t, freeAddr(t), "-build-timeout", "300ms", "-grace", "100ms",
+	d := startDaemon(t, testenv.FreeAddr(t), "-build-timeout", "300ms", "-grace", "100ms",
 		"-build", `if grep -q hang `+shq(mode)+`; then echo hanging; sleep 60; fi`, src)
 	ws := dialLog(t, d.addr)
 	waitStartupBuild(t, ws)

@@ -23,7 +23,7 @@ func TestBrowserShowsBuildFailureAndRecovers(t *testing.T) {
 	writeFile(t, srcFile, "ok")
 	const errText = `compile error: <b id="injected">bold</b> & <img src=x onerror="window.pwned=1">`
 	buildCmd := `if grep -q BROKEN ` + shq(srcFile) + `; then echo ` + shq(errText) + `; exit 2; fi`
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	d := startDaemon(t, addr, "-build", buildCmd, site)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); err != nil {

@@ -19,7 +19,7 @@ func TestProxyModeInjectsAndAnnouncesBuilds(t *testing.T) {
 	}))
 	defer app.Close()
 	src := t.TempDir()
-	d := startDaemon(t, freeAddr(t), "-proxy", app.URL, "-log", "json", src)
+	d := startDaemon(t, testenv.FreeAddr(t), "-proxy", app.URL, "-log", "json", src)
 
 	resp, err := http.Get("http://" + d.addr + "/some/page")
 	if err != nil {

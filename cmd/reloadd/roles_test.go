@@ -189,13 +189,13 @@ func isBuild(typ string, id int) func(map[string]any) bool {
 type reloaddProcess struct {
 	cmd  *exec.Cmd
 	addr string
-	out  *syncBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 }
 
 func startReloaddProcess(t *testing.T, args ...string) *reloaddProcess {
 	t.Helper()
-	p := &reloaddProcess{addr: freeAddr(t), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &reloaddProcess{addr: testenv.FreeAddr(t), out: &testenv.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(testBinary(t), append([]string{"-addr", p.addr}, args...)...)
 	p.cmd.Env = append(os.Environ(), roleEnv+"=reloadd", "GORACE=atexit_sleep_ms=0")
 	p.cmd.Stdout = p.out

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,42 +34,12 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// syncBuffer is a bytes.Buffer safe for the daemon and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemonProc is a reloadd run in-process.
 type daemonProc struct {
 	addr   string
-	out    *syncBuffer
+	out    *testenv.Buffer
 	cancel context.CancelFunc
 	done   chan error
-}
-
-// freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // startDaemon runs reloadd with args (plus -addr addr) and waits until it
@@ -78,8 +47,8 @@ func freeAddr(t *testing.T) string {
 func startDaemon(t *testing.T, addr string, args ...string) *daemonProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemonProc{addr: addr, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	stderr := &syncBuffer{}
+	d := &daemonProc{addr: addr, out: &testenv.Buffer{}, cancel: cancel, done: make(chan error, 1)}
+	stderr := &testenv.Buffer{}
 	go func() {
 		d.done <- run(ctx, append([]string{"-addr", addr}, args...), d.out, stderr)
 	}()
@@ -278,7 +247,7 @@ func TestFatalErrors(t *testing.T) {
 
 func TestSaveReachesWebSocketClient(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), site)
+	d := startDaemon(t, testenv.FreeAddr(t), site)
 	c := d.dial(t)
 	hello := readMsg(t, c)
 	if hello["type"] != "hello" || hello["build"] != float64(0) || hello["epoch"] == "" {
@@ -327,7 +296,7 @@ func TestSaveReachesWebSocketClient(t *testing.T) {
 
 func TestServedPageHasClientInjectedOnce(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), site)
+	d := startDaemon(t, testenv.FreeAddr(t), site)
 	for _, path := range []string{"/", "/index.html"} {
 		resp, err := http.Get("http://" + d.addr + path)
 		if err != nil {
@@ -355,7 +324,7 @@ func TestServedPageHasClientInjectedOnce(t *testing.T) {
 
 func TestJSONLog(t *testing.T) {
 	site := newSite(t)
-	d := startDaemon(t, freeAddr(t), "-log", "json", site)
+	d := startDaemon(t, testenv.FreeAddr(t), "-log", "json", site)
 	c := d.dial(t)
 	readMsg(t, c)
 	must(t, os.WriteFile(filepath.Join(site, "index.html"), []byte("x"), 0o644))

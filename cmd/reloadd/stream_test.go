@@ -61,7 +61,7 @@ func TestStreamJSON(t *testing.T) {
 
 func TestJSONLogWithBuildOutput(t *testing.T) {
 	src := t.TempDir()
-	d := startDaemon(t, freeAddr(t), "-log", "json", "-build", `echo "built <ok>"; printf 'no newline'`, src)
+	d := startDaemon(t, testenv.FreeAddr(t), "-log", "json", "-build", `echo "built <ok>"; printf 'no newline'`, src)
 	ws := dialLog(t, d.addr)
 	waitStartupBuild(t, ws)
 	testenv.Eventually(t, "the build line", func() bool { return strings.Contains(d.out.String(), `"build_complete"`) })

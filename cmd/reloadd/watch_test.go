@@ -108,7 +108,7 @@ func TestStatusChild(t *testing.T) {
 	if site == "" {
 		t.Skip("runs as the child of TestStatusListsUnwatchedDirs")
 	}
-	d := startDaemon(t, freeAddr(t), site)
+	d := startDaemon(t, testenv.FreeAddr(t), site)
 	testenv.Eventually(t, "the limit to be reported", func() bool {
 		return strings.Contains(d.out.String(), "polling them instead")
 	})
@@ -141,7 +141,7 @@ func TestServedDirIgnoredByGitStillReloads(t *testing.T) {
 	must(t, os.MkdirAll(public, 0o755))
 	must(t, os.WriteFile(filepath.Join(root, ".gitignore"), []byte("public/\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(public, "site.css"), []byte("a{}"), 0o644))
-	d := startDaemon(t, freeAddr(t), "-serve", public, root)
+	d := startDaemon(t, testenv.FreeAddr(t), "-serve", public, root)
 	c := d.dial(t)
 	readMsg(t, c)
 	must(t, os.WriteFile(filepath.Join(public, "site.css"), []byte("b{}"), 0o644))
