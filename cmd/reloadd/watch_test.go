@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,18 +58,11 @@ func TestIgnoreWiring(t *testing.T) {
 // directories without a watch listed in /_reloadd/status and polled
 // instead — a file created in one of them reaches the browser.
 func TestStatusListsUnwatchedDirs(t *testing.T) {
-	testenv.Need(t, "unshare")
 	site := newSite(t) // site and site/css
 	for _, d := range []string{"a/b", "c/d"} {
 		must(t, os.MkdirAll(filepath.Join(site, d), 0o755))
 	}
-	cmd := exec.Command("unshare", "-U", "-r", "sh", "-c",
-		`echo 3 > /proc/sys/user/max_inotify_watches && exec "$0" -test.run='^TestStatusChild$' -test.v`, os.Args[0])
-	cmd.Env = append(os.Environ(), "RELOADD_STATUS_CHILD_SITE="+site)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
+	out := testenv.InotifyLimited(t, "max_inotify_watches", "3", "^TestStatusChild$", "RELOADD_STATUS_CHILD_SITE="+site)
 	var status struct {
 		Mounts []struct {
 			Path          string   `json:"path"`

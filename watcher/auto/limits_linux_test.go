@@ -3,12 +3,10 @@
 package auto
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,7 +37,6 @@ type degradeResult struct {
 // watch are polled, said once, and listed in Mounts; a file created later in
 // one of them — which no inotify watch could see — is reported.
 func TestDegradesToPollingAtTheWatchLimit(t *testing.T) {
-	testenv.Need(t, "unshare")
 	root := t.TempDir()
 	tree := map[string]string{"f.html": "f"}
 	for i := range 10 {
@@ -49,16 +46,7 @@ func TestDegradesToPollingAtTheWatchLimit(t *testing.T) {
 		}
 	}
 	watchertest.MakeTree(t, root, tree)
-	script := `echo 20 > /proc/sys/user/max_inotify_watches && exec "$0" -test.run='^TestDegradeChild$' -test.v`
-	cmd := exec.Command("unshare", "-U", "-r", "sh", "-c", script, os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"="+root)
-	out, err := cmd.CombinedOutput()
-	if err != nil && bytes.Contains(out, []byte("unshare failed")) {
-		testenv.Missing(t, "user namespaces are not available: "+string(out))
-	}
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
+	out := testenv.InotifyLimited(t, "max_inotify_watches", "20", "^TestDegradeChild$", childEnv+"="+root)
 	var r degradeResult
 	found := false
 	for _, line := range strings.Split(string(out), "\n") {

@@ -3,12 +3,10 @@
 package native
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,17 +47,7 @@ type limitResult struct {
 
 func runChild(t *testing.T, sysctl, value, kind, root string) limitResult {
 	t.Helper()
-	testenv.Need(t, "unshare")
-	script := fmt.Sprintf(`echo %s > /proc/sys/user/%s && exec "$0" -test.run='^TestLimitChild$' -test.v`, value, sysctl)
-	cmd := exec.Command("unshare", "-U", "-r", "sh", "-c", script, os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"="+kind, childRootEnv+"="+root)
-	out, err := cmd.CombinedOutput()
-	if err != nil && bytes.Contains(out, []byte("unshare failed")) {
-		testenv.Missing(t, "user namespaces are not available: "+string(out))
-	}
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
+	out := testenv.InotifyLimited(t, sysctl, value, "^TestLimitChild$", childEnv+"="+kind, childRootEnv+"="+root)
 	for _, line := range strings.Split(string(out), "\n") {
 		if rest, ok := strings.CutPrefix(line, resultPrefix); ok {
 			var r limitResult
