@@ -391,7 +391,9 @@ func (p *Proxy) injectBody(resp *http.Response) error {
 		}
 		return nil
 	}
-	tag := p.tag()
+	// A page whose Content-Security-Policy admits scripts by nonce would
+	// block the client; it gets the page's nonce.
+	tag := withNonce(p.tag(), cspNonce(resp.Header))
 	head, injected, eof, err := injectHead(body, tag, p.maxHead)
 	if err != nil {
 		if decoder != nil {
