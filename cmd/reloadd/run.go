@@ -198,8 +198,6 @@ func (d *daemon) run(ctx context.Context) error {
 		Handler:           d.handler(site),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
 
 	d.buildOut, d.appOut = d.out.stream("build"), d.out.stream("app")
 	grace := cfg.grace
@@ -231,6 +229,10 @@ func (d *daemon) run(ctx context.Context) error {
 	d.out.event("watch", fmt.Sprintf("reloadd: watching %s (%d directories)", d.out.short(d.roots), w.WatchedDirs()),
 		map[string]any{"dirs": d.roots, "watched_dirs": w.WatchedDirs()})
 	d.printMounts()
+	// Serve only once the start-up lines are out: whoever reaches the
+	// server (a browser, a test) finds them printed.
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
 
 	loopDone := make(chan struct{})
 	go func() {
