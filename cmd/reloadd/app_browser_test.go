@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,17 +20,11 @@ import (
 // is only sent once the new app accepts connections.
 func TestBrowserNeverSeesTheAppRestarting(t *testing.T) {
 	ctx := testenv.Chromium(t)
-	root := t.TempDir()
-	src, out := filepath.Join(root, "src"), filepath.Join(root, "out")
-	must(t, os.Mkdir(src, 0o755))
-	must(t, os.Mkdir(out, 0o755))
-	version, built := filepath.Join(src, "version"), filepath.Join(out, "version")
-	writeFile(t, version, "v1")
-	appAddr := testenv.FreeAddr(t)
-	proxy, _ := url.Parse("http://" + appAddr + "/")
-	d := startDaemonProxy(t, testenv.FreeAddr(t), proxy,
-		"-build", "cp "+shq(version)+" "+shq(built),
-		"-run", appCommand(t, appAddr, built, serve.DefaultWait+500*time.Millisecond), src)
+	p := newAppProject(t)
+	version := p.version
+	d := startDaemonProxy(t, testenv.FreeAddr(t), p.proxy,
+		"-build", "cp "+shq(p.version)+" "+shq(p.built),
+		"-run", appCommand(t, p.appAddr, p.built, serve.DefaultWait+500*time.Millisecond), p.src)
 	ws := dialLog(t, d.addr)
 	waitStartupBuild(t, ws)
 

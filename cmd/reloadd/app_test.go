@@ -47,15 +47,29 @@ func waitStartupBuild(t *testing.T, ws *wsLog) {
 	}
 }
 
-func TestRunWithProxyAnnouncesBuildsOnlyOnceTheAppAccepts(t *testing.T) {
+// appProject is a project with a -run app: src/version is the source the
+// build copies to out/version, which the app serves from appAddr (proxy).
+type appProject struct {
+	src, version, built, appAddr string
+	proxy                        *url.URL
+}
+
+func newAppProject(t *testing.T) appProject {
+	t.Helper()
 	root := t.TempDir()
-	src, out := filepath.Join(root, "src"), filepath.Join(root, "out")
-	must(t, os.Mkdir(src, 0o755))
+	p := appProject{src: filepath.Join(root, "src"), appAddr: testenv.FreeAddr(t)}
+	out := filepath.Join(root, "out")
+	must(t, os.Mkdir(p.src, 0o755))
 	must(t, os.Mkdir(out, 0o755))
-	version, built := filepath.Join(src, "version"), filepath.Join(out, "version")
-	writeFile(t, version, "v1")
-	appAddr := testenv.FreeAddr(t)
-	proxy, _ := url.Parse("http://" + appAddr + "/")
+	p.version, p.built = filepath.Join(p.src, "version"), filepath.Join(out, "version")
+	writeFile(t, p.version, "v1")
+	p.proxy, _ = url.Parse("http://" + p.appAddr + "/")
+	return p
+}
+
+func TestRunWithProxyAnnouncesBuildsOnlyOnceTheAppAccepts(t *testing.T) {
+	p := newAppProject(t)
+	src, version, built, appAddr, proxy := p.src, p.version, p.built, p.appAddr, p.proxy
 	buildCmd := `if grep -q bad ` + shq(version) + `; then echo "build: bad <version> & worse"; exit 2; fi; cp ` + shq(version) + ` ` + shq(built)
 	// The app takes 300 ms to listen: without the wait, build_complete
 	// would arrive long before it accepts.
@@ -104,7 +118,7 @@ func TestRunWithProxyAnnouncesBuildsOnlyOnceTheAppAccepts(t *testing.T) {
 	// The app crashes: browsers get build_failed with its last output.
 	http.Get("http://" + appAddr + "/crash") // no answer: it exits
 	crash, _ := ws.expect("build_failed for the crash", isType("build_failed"))
-	out = crash["output"].(string)
+	out := crash["output"].(string)
 	if crash["exit_code"] != float64(4) || !strings.Contains(out, "app: panic: <b>crashed</b> on request") || !strings.Contains(out, "the app exited (exit status 4)") {
 		t.Errorf("crash report = %v", crash)
 	}

@@ -435,17 +435,17 @@ func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
 		}
 		out = append(out, got...)
 	}
+	// A sweep's late report of a change already built can share a batch
+	// with a new native event for the same path; the batch then carries the
+	// old report's time. The change being built is at least as new as the
+	// latest native sighting of the path.
+	w.seenMu.Lock()
 	for i := range out {
-		// A sweep's late report of a change already built can share a
-		// batch with a new native event for the same path; the batch then
-		// carries the old report's time. The change being built is at
-		// least as new as the latest native sighting of the path.
-		w.seenMu.Lock()
 		if t, ok := w.seen[out[i].Path]; ok && t.After(out[i].Time) {
 			out[i].Time = t
 		}
-		w.seenMu.Unlock()
 	}
+	w.seenMu.Unlock()
 	slices.SortStableFunc(out, func(a, b watcher.Event) int { return cmp.Compare(a.Path, b.Path) })
 	return out
 }
