@@ -78,7 +78,7 @@ func BenchmarkScan100k(b *testing.B) {
 	tr := newTree(watcher.DefaultFilter())
 	tr.now = time.Now()
 	tr.hashUntil = time.Now().Add(time.Hour) // hash everything
-	if err := tr.addRoot(root, osFS{limit: watcher.DefaultMaxHashSize}, false, "bench", racyLocal); err != nil {
+	if err := tr.addRoot(root, &osFS{raw: true, limit: watcher.DefaultMaxHashSize}, false, "bench", racyLocal); err != nil {
 		b.Fatal(err)
 	}
 	baseline := time.Since(t0)
@@ -106,7 +106,7 @@ func BenchmarkColdSweep100k(b *testing.B) {
 	tr := newTree(watcher.DefaultFilter())
 	tr.now = time.Now()
 	tr.hashUntil = time.Now().Add(time.Hour)
-	if err := tr.addRoot(root, osFS{limit: watcher.DefaultMaxHashSize}, false, "bench", racyLocal); err != nil {
+	if err := tr.addRoot(root, &osFS{raw: true, limit: watcher.DefaultMaxHashSize}, false, "bench", racyLocal); err != nil {
 		b.Fatal(err)
 	}
 	s := newSched(tr, Options{Interval: time.Second, ColdPeriod: time.Millisecond, ColdBudget: 1}.withDefaults())

@@ -48,13 +48,26 @@ type dirHandle interface {
 }
 
 // osFS is the real filesystem. force asks the platform to revalidate
-// cached attributes (statx AT_STATX_FORCE_SYNC on Linux) on every stat.
+// cached attributes (statx AT_STATX_FORCE_SYNC on Linux) on every stat;
+// raw, set only for local disk filesystems, makes the stats and directory
+// opens bypass the Go scheduler's system call hooks (see the Design notes,
+// "System calls"). It is used by the loop goroutine alone (buf is its
+// scratch space).
 type osFS struct {
 	force bool
+	raw   bool
 	limit int64
+	buf   []byte
 }
 
-func (o osFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
+// otherDevice returns the filesystem to use for directories on another
+// device than the root's (a mount inside the tree): nothing is known about
+// that one, so no raw system calls there.
+func (o *osFS) otherDevice() fileSystem {
+	return &osFS{force: o.force, limit: o.limit}
+}
+
+func (o *osFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
 	if mode&fs.ModeSymlink != 0 {
 		target, err := os.Readlink(path)
 		if err != nil {

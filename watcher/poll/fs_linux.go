@@ -3,7 +3,6 @@ package poll
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"syscall"
 	"unsafe"
 
@@ -17,7 +16,7 @@ import (
 const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_INO | unix.STATX_SIZE |
 	unix.STATX_MTIME | unix.STATX_CTIME
 
-func (o osFS) flags(follow bool) int {
+func (o *osFS) flags(follow bool) int {
 	f := 0
 	if !follow {
 		f |= unix.AT_SYMLINK_NOFOLLOW
@@ -28,35 +27,30 @@ func (o osFS) flags(follow bool) int {
 	return f
 }
 
-func (o osFS) stat(path string, follow bool) (fstat, error) {
-	return statx(unix.AT_FDCWD, path, o.flags(follow))
-}
-
-func statx(dirfd int, name string, flags int) (fstat, error) {
-	var sx unix.Statx_t
-	for {
-		err := unix.Statx(dirfd, name, flags, statxMask, &sx)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fstat{}, &fs.PathError{Op: "statx", Path: name, Err: err}
-		}
-		break
-	}
-	return fromStatx(&sx), nil
+func (o *osFS) stat(path string, follow bool) (fstat, error) {
+	return statxAt(unix.AT_FDCWD, path, o.flags(follow), o.raw, &o.buf)
 }
 
 // statxAt is statx of name relative to dirfd without allocating: the name
 // is copied into *buf with its terminating NUL. The cold sweep makes ~100k
 // of these per pass; unix.Statx's allocation per call cost ~13 % of it.
-func statxAt(dirfd int, name string, flags int, buf *[]byte) (fstat, error) {
+//
+// With raw set the call bypasses the Go scheduler's system call hooks
+// (RawSyscall6): see the Design notes ("System calls") for why, and why
+// only on local disk filesystems.
+func statxAt(dirfd int, name string, flags int, raw bool, buf *[]byte) (fstat, error) {
 	b := append(append((*buf)[:0], name...), 0)
 	*buf = b
 	var sx unix.Statx_t
 	for {
-		_, _, errno := syscall.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(&b[0])),
-			uintptr(flags), uintptr(statxMask), uintptr(unsafe.Pointer(&sx)), 0)
+		var errno syscall.Errno
+		if raw {
+			_, _, errno = syscall.RawSyscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(&b[0])),
+				uintptr(flags), uintptr(statxMask), uintptr(unsafe.Pointer(&sx)), 0)
+		} else {
+			_, _, errno = syscall.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(&b[0])),
+				uintptr(flags), uintptr(statxMask), uintptr(unsafe.Pointer(&sx)), 0)
+		}
 		if errno == unix.EINTR {
 			continue
 		}
@@ -79,26 +73,73 @@ func fromStatx(sx *unix.Statx_t) fstat {
 	}
 }
 
+// linuxDir is a directory opened by its descriptor alone (no *os.File:
+// its registration with the runtime's poller is three more system calls
+// per directory, for a descriptor that is never waited on).
 type linuxDir struct {
-	f     *os.File
 	fd    int
+	path  string
 	flags int
+	raw   bool
 	buf   []byte // statxAt's name buffer
 }
 
-func (o osFS) openDir(path string) (dirHandle, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+func (o *osFS) openDir(path string) (dirHandle, error) {
+	b := append(append(o.buf[:0], path...), 0)
+	o.buf = b
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+	cwd := unix.AT_FDCWD
+	for {
+		var fd uintptr
+		var errno syscall.Errno
+		if o.raw {
+			fd, _, errno = syscall.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&b[0])), flags, 0, 0, 0)
+		} else {
+			fd, _, errno = syscall.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&b[0])), flags, 0, 0, 0)
+		}
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: errno}
+		}
+		return &linuxDir{fd: int(fd), path: path, flags: o.flags(false), raw: o.raw}, nil
 	}
-	return &linuxDir{f: f, fd: int(f.Fd()), flags: o.flags(false)}, nil
 }
 
-func (d *linuxDir) names() ([]string, error) { return d.f.Readdirnames(-1) }
+// names lists the directory with getdents (through the scheduler's
+// hooks: a listing can be long, and it happens only when something
+// changed).
+func (d *linuxDir) names() ([]string, error) {
+	buf := make([]byte, 16<<10)
+	var names []string
+	for {
+		n, err := unix.Getdents(d.fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "readdirent", Path: d.path, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
 
-func (d *linuxDir) lstat(name string) (fstat, error) { return statxAt(d.fd, name, d.flags, &d.buf) }
+func (d *linuxDir) lstat(name string) (fstat, error) {
+	return statxAt(d.fd, name, d.flags, d.raw, &d.buf)
+}
 
-func (d *linuxDir) close() { d.f.Close() }
+func (d *linuxDir) close() {
+	if d.raw {
+		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(d.fd), 0, 0)
+	} else {
+		unix.Close(d.fd)
+	}
+	d.fd = -1
+}
 
 // Filesystem magic numbers (statfs f_type) whose stat can be trusted:
 // local disk filesystems, where the kernel updates size, mtime and ctime

@@ -9,7 +9,7 @@ import (
 	"syscall"
 )
 
-func (o osFS) stat(path string, follow bool) (fstat, error) {
+func (o *osFS) stat(path string, follow bool) (fstat, error) {
 	var fi fs.FileInfo
 	var err error
 	if follow {
@@ -33,7 +33,7 @@ type pathDir struct {
 	f    *os.File
 }
 
-func (o osFS) openDir(path string) (dirHandle, error) {
+func (o *osFS) openDir(path string) (dirHandle, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -151,7 +151,8 @@ func New(roots []string, opts Options) (*Watcher, error) {
 	t.hashUntil = start.Add(baselineHashBudget)
 	anyRemote := false
 	for _, r := range abs {
-		trusted, fstype := statTrusted(r)
+		local, fstype := statTrusted(r)
+		trusted := local
 		switch o.Stat {
 		case StatTrust:
 			trusted = true
@@ -163,7 +164,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 			racy = racyRemote
 			anyRemote = true
 		}
-		fsys := osFS{force: !trusted, limit: o.MaxHashSizeOrDefault()}
+		fsys := &osFS{force: !trusted, raw: local && trusted, limit: o.MaxHashSizeOrDefault()}
 		if err := t.addRoot(r, fsys, !trusted, fstype, racy); err != nil {
 			return nil, fmt.Errorf("poll: watch %s: %w", r, unwrapPath(err))
 		}

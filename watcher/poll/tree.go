@@ -77,10 +77,11 @@ type rootRec struct {
 	path       string
 	dir        int32
 	fs         fileSystem
-	distrust   bool   // stat on this filesystem may lie: verify by content
-	fstype     string // what statfs says the filesystem is
-	racy       int64  // racy window in ns: the filesystem's timestamp granularity
-	dev        uint64 // device of the root directory
+	nested     fileSystem // for directories on another device (a mount in the tree)
+	distrust   bool       // stat on this filesystem may lie: verify by content
+	fstype     string     // what statfs says the filesystem is
+	racy       int64      // racy window in ns: the filesystem's timestamp granularity
+	dev        uint64     // device of the root directory
 	parentDev  uint64
 	mountPoint bool // dev != parentDev at the start: the root is a mount point
 	down       bool // unreachable; its dirs are skipped until it is back
@@ -144,7 +145,10 @@ func (t *tree) addRoot(path string, fsys fileSystem, distrust bool, fstype strin
 	if !st.mode.IsDir() {
 		return errors.New("not a directory")
 	}
-	r := rootRec{path: path, fs: fsys, distrust: distrust, fstype: fstype, racy: int64(racy), dev: st.dev, parentDev: st.dev}
+	r := rootRec{path: path, fs: fsys, nested: fsys, distrust: distrust, fstype: fstype, racy: int64(racy), dev: st.dev, parentDev: st.dev}
+	if o, ok := fsys.(interface{ otherDevice() fileSystem }); ok {
+		r.nested = o.otherDevice()
+	}
 	if parent := parentOf(path); parent != path {
 		if pst, err := fsys.stat(parent, true); err == nil {
 			r.parentDev = pst.dev
@@ -238,7 +242,17 @@ func (t *tree) newDir(path string, parent, root int32, st fstat) int32 {
 	return int32(len(t.dirs) - 1)
 }
 
-func (t *tree) fsOf(di int32) fileSystem { return t.roots[t.dirs[di].root].fs }
+// fsOf returns the fileSystem for directory di: its root's, or, for a
+// directory on another device (a mount inside the tree), the root's
+// otherDevice variant.
+func (t *tree) fsOf(di int32) fileSystem {
+	d := &t.dirs[di]
+	r := &t.roots[d.root]
+	if d.dev != r.dev {
+		return r.nested
+	}
+	return r.fs
+}
 
 func (t *tree) live(di int32) bool {
 	return int(di) < len(t.dirs) && t.dirs[di].flags&dLive != 0 && !t.roots[t.dirs[di].root].down
@@ -774,14 +788,13 @@ func (t *tree) checkFile(di int32, i int, h dirHandle, verify, fill bool) {
 		return
 	}
 	name := d.name(e)
-	p := join(d.path, name)
 	var st fstat
 	var err error
 	fsys := t.fsOf(di)
 	if h != nil {
 		st, err = h.lstat(name)
 	} else {
-		st, err = fsys.stat(p, false)
+		st, err = fsys.stat(join(d.path, name), false)
 	}
 	if err != nil {
 		t.fileFailed(di, err)
@@ -791,13 +804,15 @@ func (t *tree) checkFile(di int32, i int, h dirHandle, verify, fill bool) {
 		t.markDirty(di)
 		return
 	}
-	changed, err := judge(e, st, t.check(di, verify, fill), func() (uint64, bool, error) { return fsys.hash(p, st.mode) })
+	// The path is built only when it is needed: the cold sweep looks at
+	// every file, and almost all of them are unchanged.
+	changed, err := judge(e, st, t.check(di, verify, fill), func() (uint64, bool, error) { return fsys.hash(join(d.path, name), st.mode) })
 	if err != nil {
 		t.fileFailed(di, err)
 		return
 	}
 	if changed {
-		t.emit(p, watcher.Write, inoKey{})
+		t.emit(join(d.path, name), watcher.Write, inoKey{})
 		t.changed = append(t.changed, fileRef{dir: di, gen: d.gen, name: name})
 	}
 }
