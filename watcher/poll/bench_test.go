@@ -81,6 +81,7 @@ func BenchmarkScan100k(b *testing.B) {
 	if err := tr.addRoot(root, &osFS{raw: true, limit: watcher.DefaultMaxHashSize}, false, "bench", racyLocal); err != nil {
 		b.Fatal(err)
 	}
+	defer tr.close()
 	baseline := time.Since(t0)
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
@@ -109,6 +110,7 @@ func BenchmarkColdSweep100k(b *testing.B) {
 	if err := tr.addRoot(root, &osFS{raw: true, limit: watcher.DefaultMaxHashSize}, false, "bench", racyLocal); err != nil {
 		b.Fatal(err)
 	}
+	defer tr.close()
 	s := newSched(tr, Options{Interval: time.Second, ColdPeriod: time.Millisecond, ColdBudget: 1}.withDefaults())
 	b.ResetTimer()
 	c0 := cpuTime()

@@ -21,6 +21,7 @@ type fstat struct {
 	ino   uint64
 	dev   uint64
 	mode  fs.FileMode // type bits and permissions
+	nlink uint32      // 0 for a removed directory still held open; 0 where unknown
 }
 
 // fileSystem is everything the index needs from the filesystem. The real
@@ -36,6 +37,21 @@ type fileSystem interface {
 	// link text for a symlink). ok is false when the file is larger than
 	// the hash limit.
 	hash(path string, mode fs.FileMode) (sum uint64, ok bool, err error)
+}
+
+// pinner is implemented by filesystems that can hold a directory open and
+// stat it by its descriptor, which skips the path walk: osFS on Linux, on
+// local disk filesystems only (see the Design notes, "System calls").
+type pinner interface {
+	// pin opens the directory at path to stat it later; ok is false when
+	// it cannot, or should not (too many pins), be held open.
+	pin(path string) (fd int, ok bool)
+	// statPin stats the pinned directory itself.
+	statPin(fd int) (fstat, error)
+	// pinned returns a handle whose lstat looks up names relative to the
+	// pin. Its names method must not be used, and its close does nothing.
+	pinned(fd int) dirHandle
+	unpin(fd int)
 }
 
 // dirHandle is an open directory.

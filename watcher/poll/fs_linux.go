@@ -3,6 +3,8 @@ package poll
 import (
 	"errors"
 	"io/fs"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -14,7 +16,7 @@ import (
 // statxMask asks only for the fields fstat keeps; the kernel may skip work
 // for the rest.
 const statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_INO | unix.STATX_SIZE |
-	unix.STATX_MTIME | unix.STATX_CTIME
+	unix.STATX_MTIME | unix.STATX_CTIME | unix.STATX_NLINK
 
 func (o *osFS) flags(follow bool) int {
 	f := 0
@@ -70,6 +72,7 @@ func fromStatx(sx *unix.Statx_t) fstat {
 		ino:   sx.Ino,
 		dev:   unix.Mkdev(sx.Dev_major, sx.Dev_minor),
 		mode:  unixmode.FileMode(uint32(sx.Mode)),
+		nlink: sx.Nlink,
 	}
 }
 
@@ -77,11 +80,12 @@ func fromStatx(sx *unix.Statx_t) fstat {
 // its registration with the runtime's poller is three more system calls
 // per directory, for a descriptor that is never waited on).
 type linuxDir struct {
-	fd    int
-	path  string
-	flags int
-	raw   bool
-	buf   []byte // statxAt's name buffer
+	fd       int
+	path     string
+	flags    int
+	raw      bool
+	borrowed bool   // a pin's descriptor: close leaves it open
+	buf      []byte // statxAt's name buffer
 }
 
 func (o *osFS) openDir(path string) (dirHandle, error) {
@@ -133,12 +137,75 @@ func (d *linuxDir) lstat(name string) (fstat, error) {
 }
 
 func (d *linuxDir) close() {
-	if d.raw {
+	switch {
+	case d.borrowed:
+	case d.raw:
 		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(d.fd), 0, 0)
-	} else {
+	default:
 		unix.Close(d.fd)
 	}
 	d.fd = -1
+}
+
+// Pins. Every directory on a local disk filesystem is held open with an
+// O_PATH descriptor (which reads nothing and needs no permission), so the
+// directory sweep stats it by descriptor: ~0.55 µs on this VM instead of
+// ~1.5–2.5 µs for a path walk, and the cold sweep looks up names relative
+// to it without opening anything. The pins of all pollers in the process
+// share a cap, a quarter of the descriptor limit and at most [maxPins]:
+// directories beyond it are stat'ed by path, as elsewhere.
+var (
+	pinsOnce sync.Once
+	pinsLeft atomic.Int64
+)
+
+// maxPins caps the directory descriptors held open by all pollers.
+const maxPins = 16384
+
+func (o *osFS) pin(path string) (int, bool) {
+	if !o.raw {
+		return -1, false
+	}
+	pinsOnce.Do(func() {
+		n := int64(maxPins)
+		var rl unix.Rlimit
+		if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {
+			n = min(n, int64(rl.Cur/4))
+		}
+		pinsLeft.Store(n)
+	})
+	if pinsLeft.Add(-1) < 0 {
+		pinsLeft.Add(1)
+		return -1, false
+	}
+	b := append(append(o.buf[:0], path...), 0)
+	o.buf = b
+	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	cwd := unix.AT_FDCWD
+	for {
+		fd, _, errno := syscall.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&b[0])), flags, 0, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			pinsLeft.Add(1)
+			return -1, false
+		}
+		return int(fd), true
+	}
+}
+
+func (o *osFS) statPin(fd int) (fstat, error) {
+	return statxAt(fd, "", o.flags(false)|unix.AT_EMPTY_PATH, o.raw, &o.buf)
+}
+
+func (o *osFS) pinned(fd int) dirHandle {
+	return &linuxDir{fd: fd, flags: o.flags(false), raw: o.raw, borrowed: true}
+}
+
+func (o *osFS) unpin(fd int) {
+	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	pinsLeft.Add(1)
 }
 
 // Filesystem magic numbers (statfs f_type) whose stat can be trusted:

@@ -166,6 +166,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 		}
 		fsys := &osFS{force: !trusted, raw: local && trusted, limit: o.MaxHashSizeOrDefault()}
 		if err := t.addRoot(r, fsys, !trusted, fstype, racy); err != nil {
+			t.close()
 			return nil, fmt.Errorf("poll: watch %s: %w", r, unwrapPath(err))
 		}
 		w.roots = append(w.roots, Root{Path: r, FSType: fstype, VerifyContent: !trusted})
@@ -283,6 +284,7 @@ func (w *Watcher) report(err error) {
 
 func (w *Watcher) loop(s *sched, interval time.Duration) {
 	defer close(w.done)
+	defer s.t.close()
 	defer s.closeCold()
 	tk := time.NewTicker(interval)
 	defer tk.Stop()

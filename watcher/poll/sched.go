@@ -283,6 +283,11 @@ func (s *sched) sweepCold(el time.Duration) {
 				s.sweeps++
 			}
 			di := s.cdi
+			if s.cidx == 0 && s.ch == nil && t.live(di) && !t.checkPin(di) {
+				s.cdi++
+				s.cold.quota--
+				continue
+			}
 			if !t.live(di) || s.cidx >= len(t.dirs[di].ents) || t.dirs[di].flags&dDenied != 0 {
 				s.closeCold()
 				s.cdi++
@@ -302,6 +307,9 @@ func (s *sched) sweepCold(el time.Duration) {
 				s.cold.quota -= float64(units)
 				n += units
 				continue
+			}
+			if s.ch == nil && t.dirs[di].pin >= 0 {
+				s.ch = t.fsOf(di).(pinner).pinned(int(t.dirs[di].pin))
 			}
 			if s.ch == nil {
 				h, err := t.fsOf(di).openDir(t.dirs[di].path)

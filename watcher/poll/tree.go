@@ -59,6 +59,7 @@ type dirRec struct {
 	dev    uint64
 	parent int32 // -1 for a root
 	root   int32 // index in tree.roots
+	pin    int32 // descriptor holding it open (pinner), or -1
 	gen    uint32
 	flags  uint8
 }
@@ -227,19 +228,86 @@ func parentOf(path string) string {
 func (t *tree) newDir(path string, parent, root int32, st fstat) int32 {
 	t.gen++
 	d := dirRec{path: path, parent: parent, root: root, mtime: st.mtime, ctime: st.ctime,
-		ino: st.ino, dev: st.dev, gen: t.gen, flags: dLive}
+		ino: st.ino, dev: st.dev, pin: -1, gen: t.gen, flags: dLive}
 	if max(st.mtime, st.ctime) >= t.now.UnixNano()-t.roots[root].racy {
 		d.flags |= dRacy
 	}
 	t.ndirs++
+	var di int32
 	if n := len(t.free); n > 0 {
-		di := t.free[n-1]
+		di = t.free[n-1]
 		t.free = t.free[:n-1]
 		t.dirs[di] = d
-		return di
+	} else {
+		t.dirs = append(t.dirs, d)
+		di = int32(len(t.dirs) - 1)
 	}
-	t.dirs = append(t.dirs, d)
-	return int32(len(t.dirs) - 1)
+	if parent >= 0 {
+		t.pinDir(di)
+	}
+	return di
+}
+
+// pinDir holds directory di open, where its filesystem can, so that it is
+// stat'ed by descriptor from now on. A directory replaced between its stat
+// and the open is not pinned (the next look by path sees the new one).
+// Roots are never pinned: their path is what must be checked (unmounted,
+// replaced).
+func (t *tree) pinDir(di int32) {
+	p, ok := t.fsOf(di).(pinner)
+	if !ok {
+		return
+	}
+	d := &t.dirs[di]
+	fd, ok := p.pin(d.path)
+	if !ok {
+		return
+	}
+	if st, err := p.statPin(fd); err != nil || st.ino != d.ino || st.dev != d.dev {
+		p.unpin(fd)
+		return
+	}
+	d.pin = int32(fd)
+}
+
+// checkPin stats pinned directory di by its path and reports whether that
+// is still the directory the pin holds. The pin cannot see a filesystem
+// mounted over the directory, or the directory replaced before its parent
+// is looked at; the cold sweep calls this once per pass and directory. A
+// path that moved on unpins the directory and marks its parent for a
+// rescan, which sorts it out.
+func (t *tree) checkPin(di int32) bool {
+	d := &t.dirs[di]
+	if d.pin < 0 {
+		return true
+	}
+	st, err := t.fsOf(di).stat(d.path, false)
+	if err == nil && st.dev == d.dev && st.ino == d.ino {
+		return true
+	}
+	t.unpinDir(di)
+	t.markDirty(d.parent)
+	return false
+}
+
+func (t *tree) unpinDir(di int32) {
+	d := &t.dirs[di]
+	if d.pin < 0 {
+		return
+	}
+	if p, ok := t.fsOf(di).(pinner); ok {
+		p.unpin(int(d.pin))
+	}
+	d.pin = -1
+}
+
+// close releases what the index holds open.
+func (t *tree) close() {
+	for i := range t.dirs {
+		if t.dirs[i].flags&dLive != 0 {
+			t.unpinDir(int32(i))
+		}
+	}
 }
 
 // fsOf returns the fileSystem for directory di: its root's, or, for a
@@ -399,7 +467,18 @@ func (t *tree) check(di int32, verify, fill bool) check {
 // rescans when they differ from the index.
 func (t *tree) checkDir(di int32, list bool) {
 	d := &t.dirs[di]
-	st, err := t.fsOf(di).stat(d.path, d.parent < 0)
+	var st fstat
+	var err error
+	if d.pin >= 0 {
+		st, err = t.fsOf(di).(pinner).statPin(int(d.pin))
+		if err == nil && st.nlink == 0 {
+			// Removed while held open: its parent's listing changed.
+			t.markDirty(d.parent)
+			return
+		}
+	} else {
+		st, err = t.fsOf(di).stat(d.path, d.parent < 0)
+	}
 	if err != nil {
 		t.dirFailed(di, err)
 		return
@@ -773,6 +852,7 @@ func (t *tree) removeDir(ci int32) {
 	if _, ok := d.find(watcher.IgnoreFile); ok {
 		t.loadIgnore(d.path) // the file is gone: drops its rules
 	}
+	t.unpinDir(ci)
 	t.dirs[ci] = dirRec{}
 	t.free = append(t.free, ci)
 	t.ndirs--
@@ -950,9 +1030,14 @@ func (t *tree) revive(ri int32, st fstat) {
 	for _, x := range todo {
 		if t.live(x.di) && t.dirs[x.di].gen == x.gen {
 			// The entries' inode numbers may all differ now; a directory
-			// that is still there must not be reported as replaced.
+			// that is still there must not be reported as replaced. A pin
+			// may hold the directory of the filesystem that went away.
+			t.unpinDir(x.di)
 			t.relink(x.di)
 			t.rescan(x.di, false)
+			if t.live(x.di) && t.dirs[x.di].gen == x.gen && t.dirs[x.di].parent >= 0 {
+				t.pinDir(x.di)
+			}
 		}
 	}
 }
