@@ -211,7 +211,7 @@ func BenchmarkReloaddDetect100k(b *testing.B) {
 		report(b, ds, miss)
 	})
 	b.Run("in-place-never-touched", func(b *testing.B) {
-		ds, miss := trials(b, c, 12, 100, 1000, func() string {
+		ds, miss := trials(b, c, 30, 100, 1000, func() string {
 			f := randomFile()
 			must(b, os.WriteFile(f, content(), 0o644))
 			return f

@@ -41,29 +41,59 @@
 //     is listed and diffed. Most saves land as directory changes (vim's and
 //     JetBrains' rename dance, sed -i, any atomic write-and-rename).
 //  3. Every directory is stat'ed once per Options.DirPeriod
-//     ([DefaultDirPeriod], 250 ms) within [dirBudget] (0.5 % of one core):
-//     a rename-style save of any file anywhere is seen within about
-//     250 ms + one interval (target ≤ 300 ms). 500 directories cost about
-//     2,000 stats a second, ~4–6 ms of CPU: about 0.5 %.
+//     ([DefaultDirPeriod], 200 ms) within [dirBudget] (1 % of one core):
+//     a rename-style save of any file anywhere is seen within 200 ms + the
+//     settle window (target ≤ 300 ms). The period is two intervals, not
+//     2.5: a sweep that ends between ticks leaves some directories three
+//     ticks apart (measured at 250 ms: max 311 ms; at 200 ms: max 211 ms).
+//     On local disks directories are stat'ed by descriptor (see System
+//     calls): 500 directories are ~2,600 stats a second, ~0.3 % of a core.
 //  4. The cold rest — every file — is swept, a slice per tick, so that the
 //     sweep takes Options.ColdPeriod ([DefaultColdPeriod], 2 s) on a small
 //     tree, but never more than Options.ColdBudget ([DefaultColdBudget],
 //     2 % of one core, counted in wall time) of time. This catches in-place
 //     writes to files nobody touched for a while. A stat of one of 100k
-//     files costs ~1.5–2 µs of CPU on this 2-core VM (BenchmarkColdSweep100k:
-//     the kernel's lookups miss the CPU caches on a tree that large), so a
-//     sweep costs ~150–200 ms: at 2 % it takes ~8–10 s, and such a change
-//     is seen after half that on average (target ≤ 5 s). Measured on the
-//     quiet machine, 100k files in 500 directories, as the whole reloadd
-//     process: at 2 %, cold p50 3.4 s and 3.2 % of a core idle; at 1.75 %,
-//     5.95 s and 3.0 %; at 1.5 %, 9.7 s and 2.7 % (the idle figure includes
-//     ~0.6 % for the directory sweep, ~0.2 % for ticks and runtime, and the
-//     hot set). The two targets (≤ 5 s, ≤ 3 %) do not both fit on this
-//     machine; 2 % keeps the detection promise and overshoots the CPU one by
-//     a fifth of a point. Options.ColdBudget trades one for the other.
-//     The sweep lists nothing: it stats each entry relative to its
-//     directory's descriptor (statx on a dirfd, without allocating), which
-//     saves the path walk.
+//     files costs ~1.5 µs of CPU on this 2-core VM (BenchmarkColdSweep100k;
+//     ~0.56 µs of it is entering and leaving the kernel, the rest the
+//     kernel's lookups, which miss the CPU caches on a tree that large), so
+//     a sweep costs ~150 ms: at 2 % it takes ~7.5 s, and such a change is
+//     seen after half that on average (target ≤ 5 s). Measured on the quiet
+//     machine, 100k files in 500 directories, the whole reloadd process
+//     (BenchmarkReloaddIdle100k, BenchmarkReloaddDetect100k): 2.4–2.5 % of
+//     a core idle (target ≤ 3 %), never-touched file p50 4.0–4.2 s over 30
+//     trials each. Options.ColdBudget trades one for the other. The sweep
+//     lists nothing: it stats each entry relative to its directory's
+//     descriptor (statx on a dirfd, without allocating), which saves the
+//     path walk, and builds a path only for a file it reports or hashes.
+//
+// System calls. On this VM, as on many cloud machines, a system call costs
+// ~0.56 µs just to enter and leave the kernel (speculative-execution
+// mitigations), so the poller keeps their number down on local disk
+// filesystems (statfs says ext4, xfs, btrfs, tmpfs, overlayfs ..., and
+// only in directories on the root's device):
+//
+//   - Pins. Every directory below a root is held open with an O_PATH
+//     descriptor: the directory sweep stats it by descriptor (~0.5 µs, no
+//     path walk) and the cold sweep looks its entries up relative to it,
+//     opening nothing. A pin cannot see a filesystem mounted over its
+//     directory, so the cold sweep also stats each directory's path once a
+//     pass. Roots are never pinned (their path is what must be checked:
+//     unmounted, replaced). All pollers in a process share a cap of a
+//     quarter of the descriptor limit, at most 16,384 ([maxPins]); beyond
+//     it directories are stat'ed by path.
+//   - Raw calls. Those stats, and opening and closing directories, go
+//     through RawSyscall6, which skips the Go scheduler's hooks. The hooks
+//     cost little themselves, but the first system call after the process
+//     was idle wakes the runtime's sysmon thread, which then polls every
+//     20 µs for as long as the tick runs: 11 % of the idle poller's CPU.
+//     The price of a raw call is that a stat waiting for the disk (an
+//     inode evicted from the cache) keeps its P, and a stop-the-world
+//     waits for it: milliseconds on a local disk. It is never used where a
+//     call can wait on a server or a FUSE daemon, nor for reading files
+//     or listing directories.
+//
+// Together these took the idle poller from 3.1–3.2 % to 2.4–2.5 % of a
+// core on the 100k tree.
 //
 // The Events channel holds [eventBuffer] (4096) events, enough for a large
 // checkout's burst while the consumer folds it into a batch; Errors holds

@@ -21,7 +21,7 @@ var (
 const (
 	DefaultInterval     = 100 * time.Millisecond
 	DefaultHotWindow    = time.Minute
-	DefaultDirPeriod    = 250 * time.Millisecond
+	DefaultDirPeriod    = 200 * time.Millisecond
 	DefaultColdPeriod   = 2 * time.Second
 	DefaultColdBudget   = 0.02
 	DefaultRemoteBudget = 0.10
@@ -30,7 +30,7 @@ const (
 // Internal constants; the reasons are in the package's design notes.
 const (
 	maxHot             = 256
-	dirBudget          = 0.005
+	dirBudget          = 0.01
 	hotHashShare       = 0.3
 	hotVerifyEvery     = time.Second
 	racyLocal          = 100 * time.Millisecond
