@@ -156,8 +156,8 @@ func IsMountPoint(dir string) bool { return mountinfo.IsMountPoint(dir) }
 // SSHFS mounts src at mnt over sshfs, served by a throwaway sshd on a free
 // loopback port (the recipe in TESTING.md). Through sshfs a stat can show
 // old attributes for ~20 s after a change in src, while reading the file
-// sees the new bytes at once.
-func SSHFS(t testing.TB, src, mnt string) *Mount {
+// sees the new bytes at once. opts are more sshfs -o options.
+func SSHFS(t testing.TB, src, mnt string, opts ...string) *Mount {
 	t.Helper()
 	sshfs := Need(t, "sshfs")
 	needFuse(t)
@@ -240,7 +240,8 @@ PermitRootLogin prohibit-password
 		u = name + "@"
 	}
 	m := &Mount{Src: src, Dir: mnt, t: t, argv: []string{sshfs, "-f", "-p", fmt.Sprint(port),
-		"-o", "IdentityFile=" + key + ",StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,BatchMode=yes,LogLevel=ERROR",
+		"-o", strings.Join(append([]string{"IdentityFile=" + key, "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null",
+			"BatchMode=yes", "LogLevel=ERROR"}, opts...), ","),
 		u + "127.0.0.1:" + src, mnt}}
 	t.Cleanup(func() { m.unmount() }) // runs before sshd is killed
 	if err := m.Mount(); err != nil {

@@ -109,6 +109,12 @@ var remoteTypes = map[string]string{
 // grpcfuse) are polled; overlay and unknown types get the self-verifying
 // hybrid mode.
 func Classify(fstype string, magic int64) (Mode, string) {
+	if fstype == "fuse.sshfs" || fstype == "sshfs" {
+		// sshfs keeps its own cache of directory listings: the poller
+		// cannot see a file created on the server until it expires.
+		return Poll, "FUSE filesystem (sshfs): edits made on the server produce no inotify events; " +
+			"new files show when sshfs's directory cache expires (20 s) unless mounted with -o dir_cache=no"
+	}
 	if why, ok := remoteTypes[fstype]; ok {
 		return Poll, why + ": edits made on the other side produce no inotify events"
 	}

@@ -248,8 +248,27 @@ func TestSSHFS(t *testing.T) {
 	mustWrite(t, filepath.Join(src, ".index.html.tmp"), "saved by rename")
 	must(t, os.Rename(filepath.Join(src, ".index.html.tmp"), filepath.Join(src, "index.html")))
 	r.waitOp(t, filepath.Join(mnt, "index.html"), watcher.Write)
-	// New names are not tested: sshfs caches directory listings for
-	// ~20 s (dir_cache), so a new file is seen only then.
+	// New names are not tested here: sshfs caches directory listings for
+	// ~20 s (dir_cache), so a new file is seen only then. See
+	// TestSSHFSWithoutDirCache.
+}
+
+// TestSSHFSWithoutDirCache: mounted with -o dir_cache=no (what reloadd's
+// start-up line advises for sshfs), names created and removed on the
+// server side are seen at once.
+func TestSSHFSWithoutDirCache(t *testing.T) {
+	base := t.TempDir()
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	must(t, os.Mkdir(mnt, 0o755))
+	mustWrite(t, filepath.Join(src, "index.html"), "<h1>0</h1>")
+	testenv.SSHFS(t, src, mnt, "dir_cache=no")
+	r := start(t, []string{mnt}, fast())
+	mustWrite(t, filepath.Join(src, "new.html"), "new")
+	r.waitOp(t, filepath.Join(mnt, "new.html"), watcher.Create)
+	mustWrite(t, filepath.Join(src, "newdir", "x.css"), "x")
+	r.waitOp(t, filepath.Join(mnt, "newdir", "x.css"), watcher.Create)
+	must(t, os.Remove(filepath.Join(src, "index.html")))
+	r.waitOp(t, filepath.Join(mnt, "index.html"), watcher.Remove)
 }
 
 // TestUnreadableDir: a directory that cannot be read is reported once and
