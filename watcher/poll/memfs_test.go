@@ -145,3 +145,73 @@ func (d memDir) names() ([]string, error) {
 func (d memDir) lstat(name string) (fstat, error) { return d.m.stat(d.path+"/"+name, false) }
 
 func (d memDir) close() {}
+
+// pinMemFS is memFS with pins, as osFS has them on local disks: a pin holds
+// a directory's node, which keeps its attributes after the directory is
+// removed (nlink 0). The fake exists for what a real filesystem will not do
+// on purpose: give a new directory the inode number of a removed one, as
+// ext4 sometimes does at once.
+type pinMemFS struct {
+	*memFS
+	pins map[int]*memNode
+	next int
+}
+
+func newPinMemFS() *pinMemFS {
+	return &pinMemFS{memFS: newMemFS(), pins: map[int]*memNode{}, next: 3}
+}
+
+func (m *pinMemFS) pin(path string) (int, bool) {
+	n, ok := m.nodes[path]
+	if !ok || !n.st.mode.IsDir() {
+		return -1, false
+	}
+	m.next++
+	m.pins[m.next] = n
+	return m.next, true
+}
+
+// pathOf returns where node n is linked now, if anywhere.
+func (m *pinMemFS) pathOf(n *memNode) (string, bool) {
+	for p, x := range m.nodes {
+		if x == n {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+func (m *pinMemFS) statPin(fd int) (fstat, error) {
+	n := m.pins[fd]
+	st := n.st
+	st.nlink = 2
+	if _, ok := m.pathOf(n); !ok {
+		st.nlink = 0
+	}
+	return st, nil
+}
+
+func (m *pinMemFS) pinned(fd int) dirHandle {
+	p, ok := m.pathOf(m.pins[fd])
+	if !ok {
+		return deadDir{}
+	}
+	return memDir{m.memFS, p}
+}
+
+func (m *pinMemFS) unpin(fd int) { delete(m.pins, fd) }
+
+// mkdirIno makes a directory with a given inode number.
+func (m *pinMemFS) mkdirIno(p string, ino uint64) {
+	m.mkdir(p)
+	m.nodes[p].st.ino = ino
+}
+
+// deadDir is a pinned directory that was removed: nothing is in it.
+type deadDir struct{}
+
+func (deadDir) names() ([]string, error) { return nil, nil }
+func (deadDir) lstat(name string) (fstat, error) {
+	return fstat{}, &fs.PathError{Op: "statx", Path: name, Err: syscall.ENOENT}
+}
+func (deadDir) close() {}

@@ -281,9 +281,14 @@ func (t *tree) checkPin(di int32) bool {
 	if d.pin < 0 {
 		return true
 	}
-	st, err := t.fsOf(di).stat(d.path, false)
+	fsys := t.fsOf(di)
+	st, err := fsys.stat(d.path, false)
 	if err == nil && st.dev == d.dev && st.ino == d.ino {
-		return true
+		// The same inode number, and the pinned inode still linked: the
+		// same directory (a removed one's number may have been reused).
+		if pst, err := fsys.(pinner).statPin(int(d.pin)); err == nil && pst.nlink > 0 {
+			return true
+		}
 	}
 	t.unpinDir(di)
 	t.markDirty(d.parent)
@@ -472,11 +477,15 @@ func (t *tree) checkDir(di int32, list bool) {
 	if d.pin >= 0 {
 		st, err = t.fsOf(di).(pinner).statPin(int(d.pin))
 		if err == nil && st.nlink == 0 {
-			// Removed while held open: its parent's listing changed.
+			// Removed while held open. Its parent's listing changed; and a
+			// directory made at the same path may have been given the same
+			// inode number (ext4 reuses them at once), which the parent's
+			// rescan cannot tell apart: from now on, the path decides.
+			t.unpinDir(di)
 			t.markDirty(d.parent)
-			return
 		}
-	} else {
+	}
+	if d.pin < 0 {
 		st, err = t.fsOf(di).stat(d.path, d.parent < 0)
 	}
 	if err != nil {

@@ -422,3 +422,90 @@ func (c *changingFS) hash(p string, mode fs.FileMode) (uint64, bool, error) {
 	}
 	return sum, ok, err
 }
+
+// TestPinnedDirectoryReplacedWithSameInode: a directory removed and made
+// again at the same path with the same inode number (ext4 reuses them at
+// once) looks unchanged to its parent's rescan. The pin still holds the
+// removed one; the poller must go by the path from then on, report what is
+// in the new directory, and keep seeing changes in it.
+func TestPinnedDirectoryReplacedWithSameInode(t *testing.T) {
+	m := newPinMemFS()
+	m.mkdir("/r/d")
+	m.write("/r/d/a", "a")
+	tr := newTree(watcher.DefaultFilter())
+	tr.now = time.Unix(0, m.now+10*sec)
+	tr.hashUntil = time.Now().Add(time.Hour)
+	must(t, tr.addRoot("/r", m, false, "mem", racyLocal))
+	tr.take()
+	di, _, _ := tr.lookup("/r/d")
+	if tr.dirs[di].pin < 0 {
+		t.Fatal("/r/d is not pinned")
+	}
+	ino := m.nodes["/r/d"].st.ino
+
+	scan := func() []string {
+		m.now += 20 * sec
+		tr.now = time.Unix(0, m.now+10*sec)
+		tr.scanAll(false)
+		ev, _ := tr.take()
+		return evStrings(ev)
+	}
+	m.now += 20 * sec
+	m.remove("/r/d")
+	m.mkdirIno("/r/d", ino)
+	m.write("/r/d/b", "b")
+	got := scan()
+	if want := []string{"CREATE /r/d/b", "REMOVE /r/d/a"}; !slices.Equal(got, want) {
+		t.Errorf("after the directory was replaced: %v, want %v", got, want)
+	}
+	if got := scan(); len(got) != 0 {
+		t.Errorf("a scan later: %v, want nothing", got)
+	}
+	m.now += 20 * sec
+	m.write("/r/d/c", "c")
+	if got, want := scan(), []string{"CREATE /r/d/c"}; !slices.Equal(got, want) {
+		t.Errorf("a new file in the new directory: %v, want %v", got, want)
+	}
+	if pin := tr.dirs[di].pin; pin >= 0 {
+		if _, linked := m.pathOf(m.pins[int(pin)]); !linked {
+			t.Errorf("still pinned to the removed directory")
+		}
+	}
+}
+
+// TestCheckPin: the cold sweep's once-a-pass check tells a pin on the
+// directory at its path from a pin on a removed one whose inode number the
+// new directory got, and from a directory replaced by another.
+func TestCheckPin(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(m *pinMemFS, ino uint64)
+		same   bool
+	}{
+		{"unchanged", func(m *pinMemFS, ino uint64) {}, true},
+		{"file added", func(m *pinMemFS, ino uint64) { m.write("/r/d/x", "x") }, true},
+		{"replaced, same inode number", func(m *pinMemFS, ino uint64) { m.remove("/r/d"); m.mkdirIno("/r/d", ino) }, false},
+		{"replaced, new inode number", func(m *pinMemFS, ino uint64) { m.remove("/r/d"); m.mkdir("/r/d") }, false},
+		{"removed", func(m *pinMemFS, ino uint64) { m.remove("/r/d") }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newPinMemFS()
+			m.mkdir("/r/d")
+			tr := newTree(watcher.DefaultFilter())
+			tr.now = time.Unix(0, m.now+10*sec)
+			must(t, tr.addRoot("/r", m, false, "mem", racyLocal))
+			di, _, _ := tr.lookup("/r/d")
+			tc.change(m, m.nodes["/r/d"].st.ino)
+			if got := tr.checkPin(di); got != tc.same {
+				t.Fatalf("checkPin = %v, want %v", got, tc.same)
+			}
+			if !tc.same && (tr.dirs[di].pin >= 0 || len(m.pins) != 0) {
+				t.Errorf("the pin was not released")
+			}
+			if !tc.same && tr.dirs[0].flags&dDirty == 0 {
+				t.Errorf("the parent is not queued for a rescan")
+			}
+		})
+	}
+}
