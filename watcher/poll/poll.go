@@ -120,6 +120,7 @@ type Watcher struct {
 
 	files, dirs atomic.Int64
 	sweeps      atomic.Int64 // completed cold sweeps, for tests
+	dirSweeps   atomic.Int64 // completed directory sweeps, for tests
 
 	hotMu  sync.Mutex
 	hotReq []string // paths MarkHot asked for, taken by the loop each tick
@@ -311,6 +312,7 @@ func (w *Watcher) loop(s *sched, interval time.Duration) {
 			w.files.Store(int64(s.t.nfiles))
 			w.dirs.Store(int64(s.t.ndirs))
 			w.sweeps.Store(s.sweeps)
+			w.dirSweeps.Store(s.dirSweeps)
 		}
 	}
 }

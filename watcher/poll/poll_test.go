@@ -106,12 +106,15 @@ func (r *recorder) summary() string {
 	return strings.Join(s, ", ")
 }
 
-// settle waits until the poller has completed two full sweeps: every file
-// has been looked at after anything the test did before calling it.
+// settle waits until the poller has completed two full sweeps of files and
+// two of directories: everything has been looked at after anything the
+// test did before calling it.
 func (r *recorder) settle(t *testing.T) {
 	t.Helper()
-	n := r.w.sweeps.Load()
-	testenv.Eventually(t, "two sweeps", func() bool { return r.w.sweeps.Load() >= n+2 })
+	n, d := r.w.sweeps.Load(), r.w.dirSweeps.Load()
+	testenv.Eventually(t, "two sweeps", func() bool {
+		return r.w.sweeps.Load() >= n+2 && r.w.dirSweeps.Load() >= d+2
+	})
 }
 
 // reset forgets what was seen.
@@ -255,6 +258,11 @@ func TestVanishingFiles(t *testing.T) {
 		exists := err == nil
 		if exists != (op&(watcher.Remove|watcher.Rename) == 0) {
 			t.Errorf("%s: exists=%v, last event %v", p, exists, op)
+			for _, e := range r.events() {
+				if e.Path == p || strings.HasPrefix(p, e.Path+"/") {
+					t.Logf("  %v at %v", e, e.Time.Format("15:04:05.000000"))
+				}
+			}
 		}
 	}
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {

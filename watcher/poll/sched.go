@@ -61,8 +61,9 @@ type sched struct {
 	hot     map[fileRef]*hotFile
 	hotDirs map[int32]hotDir
 
-	dirs pacer
-	ddi  int32 // next directory of the directory sweep
+	dirs      pacer
+	ddi       int32 // next directory of the directory sweep
+	dirSweeps int64 // completed directory sweeps
 
 	cold pacer
 	cdi  int32     // directory of the cold sweep
@@ -246,10 +247,11 @@ func (s *sched) sweepDirs(el time.Duration) {
 	s.dirs.refill(t.ndirs, el)
 	skipped := 0
 	for s.dirs.ok() && skipped <= len(t.dirs) {
-		t0 := time.Now()
+		t0, r0 := time.Now(), t.rescanTime
 		for n := 0; n < chunk && s.dirs.quota >= 1 && skipped <= len(t.dirs); {
 			if int(s.ddi) >= len(t.dirs) {
 				s.ddi = 0
+				s.dirSweeps++
 			}
 			di := s.ddi
 			s.ddi++
@@ -262,7 +264,11 @@ func (s *sched) sweepDirs(el time.Duration) {
 			s.dirs.quota--
 			n++
 		}
-		s.dirs.credit -= time.Since(t0)
+		// The budget pays for looking; rescanning a directory that changed
+		// is paid for by the change. Charged to the sweep, one large
+		// rescan (a checkout) would stall it for seconds: 50 ms of work is
+		// 5 s of a 1 % budget.
+		s.dirs.credit -= time.Since(t0) - (t.rescanTime - r0)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/reloadd/reloadd/watcher"
 )
 
 // schedFixture is a tree of 200 files in 4 directories on memFS, with a
@@ -133,5 +135,57 @@ func TestSchedHotSetIsBounded(t *testing.T) {
 	}
 	if len(s.hot) > 16 || len(s.hotDirs) > 16 {
 		t.Errorf("hot set %d files, %d dirs; want ≤ 16 each", len(s.hot), len(s.hotDirs))
+	}
+}
+
+// slowFS is memFS with one directory that takes a while to open: a large
+// directory's rescan.
+type slowFS struct {
+	*memFS
+	path  string
+	delay time.Duration
+}
+
+func (s *slowFS) openDir(path string) (dirHandle, error) {
+	if path == s.path {
+		time.Sleep(s.delay) // the cost of a large listing, not a synchronisation
+	}
+	return s.memFS.openDir(path)
+}
+
+// TestSchedDirSweepNotStalledByRescans: the directory sweep's budget pays
+// for looking, not for rescanning a directory that changed. A rescan that
+// takes 60 ms (a checkout into a large directory) used to put the sweep
+// 60 ms in debt, which a 1 % budget repays in 6 s: no rename-style save
+// anywhere was seen meanwhile.
+func TestSchedDirSweepNotStalledByRescans(t *testing.T) {
+	o := Options{Interval: 100 * time.Millisecond, DirPeriod: 200 * time.Millisecond, ColdPeriod: time.Hour}.withDefaults()
+	m := newMemFS()
+	for d := range 4 {
+		m.mkdir(fmt.Sprintf("/r/d%d", d))
+		m.write(fmt.Sprintf("/r/d%d/f", d), "v1")
+	}
+	slow := &slowFS{memFS: m, path: "/r/d0"}
+	tr := newTree(watcher.DefaultFilter())
+	tr.now = time.Unix(0, m.now+10*sec)
+	must(t, tr.addRoot("/r", slow, false, "mem", racyLocal))
+	tr.take()
+	s := newSched(tr, o)
+	start := tr.now
+	s.last = start
+
+	m.now += 20 * sec
+	m.write("/r/d0/new", "x")
+	slow.delay = 60 * time.Millisecond
+	at, evs := run(s, start, o.Interval, 1, 4, "/r/d0/new")
+	if at < 0 {
+		t.Fatalf("new file in the slow directory not seen; events %v", evs)
+	}
+	slow.delay = 0
+	m.now += sec
+	m.write("/r/d3/new", "y")
+	got, evs := run(s, start, o.Interval, 5, 20, "/r/d3/new")
+	if got < 0 || got > 8 {
+		t.Errorf("new file in another directory seen at tick %d, want within two directory periods (tick 8); events %v", got, evs)
 	}
 }

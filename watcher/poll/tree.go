@@ -125,6 +125,10 @@ type tree struct {
 	// it they are left for the cold sweep to hash.
 	hashUntil time.Time
 
+	// rescanTime is the time checkDir spent rescanning directories that
+	// changed: work paid for by the change, not by the sweep's budget.
+	rescanTime time.Duration
+
 	events  []watcher.Event
 	errs    []error
 	gone    map[inoKey]int // index in events of this pass's removals
@@ -516,14 +520,22 @@ func (t *tree) checkDir(di int32, list bool) {
 		d.flags &^= dRacy
 	}
 	if changed {
-		t.rescan(di, false)
+		t.timedRescan(di)
 		return
 	}
 	if list && d.flags&dDenied == 0 {
 		if !t.sameNames(di) {
-			t.rescan(di, false)
+			t.timedRescan(di)
 		}
 	}
+}
+
+// timedRescan rescans directory di for checkDir and adds the time to
+// rescanTime.
+func (t *tree) timedRescan(di int32) {
+	t0 := time.Now()
+	t.rescan(di, false)
+	t.rescanTime += time.Since(t0)
 }
 
 // sameNames lists directory di and reports whether its names are those in
