@@ -62,9 +62,9 @@
 //     a sweep costs ~150 ms: at 2 % it takes ~7.5 s, and such a change is
 //     seen after half that on average (target ≤ 5 s). Measured on the quiet
 //     machine, 100k files in 500 directories, the whole reloadd process
-//     (BenchmarkReloaddIdle100k, BenchmarkReloaddDetect100k): 2.4–2.5 % of
-//     a core idle (target ≤ 3 %), never-touched file p50 4.0–4.2 s over 30
-//     trials each. Options.ColdBudget trades one for the other. The sweep
+//     (BenchmarkReloaddIdle100k, BenchmarkReloaddDetect100k): 2.4–2.55 %
+//     of a core idle (target ≤ 3 %), never-touched file p50 3.6–4.2 s over
+//     30 trials each, three runs. Options.ColdBudget trades one for the other. The sweep
 //     lists nothing: it stats each entry relative to its directory's
 //     descriptor (statx on a dirfd, without allocating), which saves the
 //     path walk, and builds a path only for a file it reports or hashes.
