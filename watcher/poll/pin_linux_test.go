@@ -57,7 +57,8 @@ func TestPinsAreReleased(t *testing.T) {
 	<-removed
 	testenv.Eventually(t, "the removed directory's pin released", func() bool { return openFDs(t) < held })
 	must(t, w.Close())
-	if after := openFDs(t); after != before {
+	// More than before is a leak (fewer could be a finalizer elsewhere).
+	if after := openFDs(t); after > before {
 		t.Errorf("%d descriptors open after Close, %d before New", after, before)
 	}
 }
