@@ -234,10 +234,13 @@ func TestReloadedReportIsRebasedOnServerClock(t *testing.T) {
 	case <-time.After(testenv.WaitLimit):
 		t.Fatal("no report")
 	}
-	lo := float64(before.Sub(changed).Milliseconds()) - 1
-	hi := float64(after.Sub(changed).Milliseconds()) + 1
+	// The server's figure is sent-at minus changed_at, which is in whole
+	// milliseconds (rounded down): up to 1 ms more than the exact span.
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	lo := ms(before.Sub(changed)) - 0.01
+	hi := ms(after.Sub(changed)) + 1.01
 	if r.Received < lo || r.Received > hi {
-		t.Errorf("received = %.1f, want the server's %.0f..%.0f", r.Received, lo, hi)
+		t.Errorf("received = %.3f, want the server's %.3f..%.3f", r.Received, lo, hi)
 	}
 	if d := r.Load - r.Received; d < 59.9 || d > 60.1 {
 		t.Errorf("load - received = %.2f, want 60 (load %.1f)", d, r.Load)
