@@ -218,6 +218,13 @@ func hostPort(u *url.URL) string {
 
 // ServeHTTP proxies r to the app.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.track(w, r, func(ctx context.Context) { p.rp.ServeHTTP(w, r.WithContext(ctx)) })
+}
+
+// track runs serve for r as a request in flight: refused with a 503 once
+// the proxy is closed, waited for by Close, and given a context that Close
+// cancels.
+func (p *Proxy) track(w http.ResponseWriter, r *http.Request, serve func(ctx context.Context)) {
 	if !p.enter() {
 		http.Error(w, "reloadd: shutting down", http.StatusServiceUnavailable)
 		return
@@ -226,7 +233,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(p.ctx, cancel)()
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	serve(ctx)
 }
 
 func (p *Proxy) enter() bool {
@@ -701,24 +708,18 @@ func wantsPage(h http.Header) bool {
 
 // ServeProbe serves UpstreamPath.
 func (p *Proxy) ServeProbe(w http.ResponseWriter, r *http.Request) {
-	if !p.enter() {
-		http.Error(w, "reloadd: shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	defer p.active.Done()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	defer context.AfterFunc(p.ctx, cancel)()
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	conn, err := p.dial(ctx, "tcp", p.addr)
-	if err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		json.NewEncoder(w).Encode(map[string]any{"up": false, "error": err.Error()})
-		return
-	}
-	conn.Close()
-	json.NewEncoder(w).Encode(map[string]any{"up": true})
+	p.track(w, r, func(ctx context.Context) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		conn, err := p.dial(ctx, "tcp", p.addr)
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]any{"up": false, "error": err.Error()})
+			return
+		}
+		conn.Close()
+		json.NewEncoder(w).Encode(map[string]any{"up": true})
+	})
 }
 
 // bufferPool recycles the buffers ReverseProxy copies bodies through.
