@@ -159,6 +159,16 @@ func (s *scanner) scan(b []byte, atEOF bool) {
 	}
 }
 
+// more is step's answer when it needs bytes beyond b: resume at pos with
+// the next chunk, or, at the end of the input, take b as scanned.
+func (s *scanner) more(b []byte, pos int, atEOF bool) bool {
+	s.pos = pos
+	if atEOF {
+		s.pos = len(b)
+	}
+	return atEOF
+}
+
 // step makes progress on b from s.pos. It reports false when it needs more
 // bytes than b has (and leaves s.pos where it must resume).
 func (s *scanner) step(b []byte, atEOF bool) bool {
@@ -171,11 +181,7 @@ func (s *scanner) step(b []byte, atEOF bool) bool {
 		}
 		lt := s.pos + i
 		if lt+1 >= len(b) {
-			s.pos = lt
-			if atEOF {
-				s.pos = len(b)
-			}
-			return atEOF
+			return s.more(b, lt, atEOF)
 		}
 		switch c := b[lt+1]; {
 		case c == '!':
@@ -192,11 +198,7 @@ func (s *scanner) step(b []byte, atEOF bool) bool {
 			s.state, s.pos = stBogus, lt+2
 		case c == '/':
 			if lt+2 >= len(b) {
-				s.pos = lt
-				if atEOF {
-					s.pos = len(b)
-				}
-				return atEOF
+				return s.more(b, lt, atEOF)
 			}
 			switch c2 := b[lt+2]; {
 			case isASCIILetter(c2):
@@ -224,10 +226,7 @@ func (s *scanner) step(b []byte, atEOF bool) bool {
 		}
 		if b[s.pos] == '-' {
 			if s.pos+1 >= len(b) {
-				if atEOF {
-					s.pos = len(b)
-				}
-				return atEOF
+				return s.more(b, s.pos, atEOF)
 			}
 			if b[s.pos+1] == '>' {
 				s.state, s.pos = stData, s.pos+2
@@ -242,11 +241,7 @@ func (s *scanner) step(b []byte, atEOF bool) bool {
 		for {
 			i := bytes.Index(b[s.pos:], []byte("--"))
 			if i < 0 {
-				s.pos = max(s.pos, len(b)-1)
-				if atEOF {
-					s.pos = len(b)
-				}
-				return atEOF
+				return s.more(b, max(s.pos, len(b)-1), atEOF)
 			}
 			d := s.pos + i
 			rest := b[d+2:]
@@ -258,11 +253,7 @@ func (s *scanner) step(b []byte, atEOF bool) bool {
 				s.state, s.pos = stData, d+4
 				return true
 			case len(rest) == 0 || (len(rest) == 1 && rest[0] == '!'):
-				s.pos = d
-				if atEOF {
-					s.pos = len(b)
-				}
-				return atEOF
+				return s.more(b, d, atEOF)
 			}
 			s.pos = d + 1
 		}
@@ -341,20 +332,12 @@ func (s *scanner) step(b []byte, atEOF bool) bool {
 		for {
 			i := bytes.Index(b[s.pos:], []byte("</"))
 			if i < 0 {
-				s.pos = max(s.pos, len(b)-1)
-				if atEOF {
-					s.pos = len(b)
-				}
-				return atEOF
+				return s.more(b, max(s.pos, len(b)-1), atEOF)
 			}
 			lt := s.pos + i
 			end := lt + 2 + len(s.raw)
 			if end >= len(b) {
-				s.pos = lt
-				if atEOF {
-					s.pos = len(b)
-				}
-				return atEOF
+				return s.more(b, lt, atEOF)
 			}
 			if equalFoldASCII(b[lt+2:end], s.raw) {
 				if c := b[end]; isTagSpace(c) || c == '/' || c == '>' {
