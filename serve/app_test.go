@@ -179,7 +179,7 @@ func download(t *testing.T, e *proxyEnv, path string, size int64) uint64 {
 
 func TestProxyBrowserWaitsForTheApp(t *testing.T) {
 	ctx := testenv.Chromium(t)
-	addr := reserveAddr(t)
+	addr := testenv.FreeAddr(t)
 	e := newProxyEnv(t, "http://"+addr, ProxyOptions{Wait: 200 * time.Millisecond})
 
 	// The app is down: the browser gets reloadd's page, not an error.

@@ -697,18 +697,6 @@ func TestProxyKeepsConnectionsAlive(t *testing.T) {
 	}
 }
 
-// reserveAddr returns a loopback address nobody listens on right now.
-func reserveAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // serveAt starts an in-process app on addr.
 func serveAt(t *testing.T, addr string, h http.Handler) {
 	t.Helper()
@@ -729,7 +717,7 @@ var helloApp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 func TestProxyWaitsForTheAppToStart(t *testing.T) {
-	addr := reserveAddr(t)
+	addr := testenv.FreeAddr(t)
 	e := newProxyEnv(t, "http://"+addr, ProxyOptions{Wait: testenv.WaitLimit})
 	type result struct {
 		status int
@@ -757,7 +745,7 @@ func TestProxyWaitsForTheAppToStart(t *testing.T) {
 }
 
 func TestProxyWhileTheAppIsDown(t *testing.T) {
-	addr := reserveAddr(t)
+	addr := testenv.FreeAddr(t)
 	e := newProxyEnv(t, "http://"+addr, ProxyOptions{Wait: 50 * time.Millisecond})
 
 	resp, body := e.do(t, "GET", "/some/page", navigation, nil)

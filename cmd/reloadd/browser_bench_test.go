@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,7 +98,7 @@ func percentile(v []float64, q float64) float64 {
 // address.
 func benchDaemon(b *testing.B, args ...string) string {
 	b.Helper()
-	addr := freeAddrTB(b)
+	addr := testenv.FreeAddr(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	out := &testenv.Buffer{}
@@ -117,14 +116,4 @@ func benchDaemon(b *testing.B, args ...string) string {
 		return true
 	})
 	return addr
-}
-
-func freeAddrTB(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

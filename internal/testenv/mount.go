@@ -67,7 +67,7 @@ func (m *Mount) Mount() error {
 		return fmt.Errorf("%s is already mounted", m.Dir)
 	}
 	cmd := exec.Command(m.argv[0], m.argv[1:]...)
-	var out lockedWriter
+	var out Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", m.argv[0], err)
@@ -211,7 +211,7 @@ PermitRootLogin prohibit-password
 		t.Fatal(err)
 	}
 	d := exec.Command(sshd, "-D", "-e", "-f", cfg)
-	var dout lockedWriter
+	var dout Buffer
 	d.Stdout, d.Stderr = &dout, &dout
 	if err := d.Start(); err != nil {
 		t.Fatalf("start sshd: %v", err)
@@ -248,22 +248,4 @@ PermitRootLogin prohibit-password
 		t.Fatalf("%v\nsshd:\n%s", err, dout.String())
 	}
 	return m
-}
-
-// lockedWriter collects a child's output for error messages.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -357,38 +356,16 @@ type proc struct {
 	cmd   *exec.Cmd
 	addr  string
 	ready time.Duration
-	out   *syncBuf
+	out   *testenv.Buffer
 	done  chan struct{}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startReloadd runs bin with args and returns once it answers HTTP (its
 // watcher's baseline is done by then).
 func startReloadd(b *testing.B, bin string, args ...string) *proc {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	p := &proc{addr: addr, out: &syncBuf{}, done: make(chan struct{})}
+	addr := testenv.FreeAddr(b)
+	p := &proc{addr: addr, out: &testenv.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"-addr", addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	t0 := time.Now()
