@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/reloadd/reloadd/internal/testenv"
 )
 
 // The benchmarks run the hub in this process and the browsers in a child
@@ -219,10 +220,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			}
 			b.StopTimer()
 			slices.Sort(ds)
-			pct := func(q float64) float64 {
-				i := min(max(int(q*float64(len(ds))+0.5)-1, 0), len(ds)-1)
-				return float64(ds[i]) / float64(time.Millisecond)
-			}
+			pct := func(q float64) float64 { return float64(testenv.Percentile(ds, q)) / float64(time.Millisecond) }
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
 			b.ReportMetric(pct(1), "max-ms")

@@ -90,8 +90,7 @@ func BenchmarkWriteToPageReloaded(b *testing.B) {
 func percentile(v []float64, q float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
-	i := min(max(int(q*float64(len(s))+0.5)-1, 0), len(s)-1)
-	return s[i]
+	return testenv.Percentile(s, q)
 }
 
 // benchDaemon runs reloadd in-process for a benchmark and returns its

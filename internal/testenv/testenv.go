@@ -8,6 +8,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"net"
 	"os"
 	"os/exec"
@@ -88,4 +89,15 @@ func FreeAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// Percentile returns the q-quantile (0 < q ≤ 1) of sorted by the nearest
+// rank, rounded: what the benchmarks report as p50, p90, p99 and max. It
+// returns the zero value for an empty slice.
+func Percentile[T cmp.Ordered](sorted []T, q float64) T {
+	if len(sorted) == 0 {
+		var zero T
+		return zero
+	}
+	return sorted[min(max(int(q*float64(len(sorted))+0.5)-1, 0), len(sorted)-1)]
 }

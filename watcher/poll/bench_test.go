@@ -305,13 +305,7 @@ func trials(b *testing.B, c *wsClient, n, lo, hi int, change func() string) ([]t
 func report(b *testing.B, ds []time.Duration, miss int) {
 	b.Helper()
 	slices.Sort(ds)
-	at := func(q float64) float64 {
-		if len(ds) == 0 {
-			return 0
-		}
-		i := min(max(int(q*float64(len(ds))+0.5)-1, 0), len(ds)-1)
-		return float64(ds[i]) / 1e6
-	}
+	at := func(q float64) float64 { return float64(testenv.Percentile(ds, q)) / 1e6 }
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(len(ds)), "n")
 	b.ReportMetric(at(0.5), "p50-ms")
