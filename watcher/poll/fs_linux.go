@@ -89,25 +89,34 @@ type linuxDir struct {
 }
 
 func (o *osFS) openDir(path string) (dirHandle, error) {
+	fd, err := o.openat(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	return &linuxDir{fd: fd, path: path, flags: o.flags(false), raw: o.raw}, nil
+}
+
+// openat opens path with flags, without an *os.File, through a raw system
+// call where o.raw is set.
+func (o *osFS) openat(path string, flags int) (int, error) {
 	b := append(append(o.buf[:0], path...), 0)
 	o.buf = b
-	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
 	cwd := unix.AT_FDCWD
 	for {
 		var fd uintptr
 		var errno syscall.Errno
 		if o.raw {
-			fd, _, errno = syscall.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&b[0])), flags, 0, 0, 0)
+			fd, _, errno = syscall.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&b[0])), uintptr(flags), 0, 0, 0)
 		} else {
-			fd, _, errno = syscall.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&b[0])), flags, 0, 0, 0)
+			fd, _, errno = syscall.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&b[0])), uintptr(flags), 0, 0, 0)
 		}
 		if errno == unix.EINTR {
 			continue
 		}
 		if errno != 0 {
-			return nil, &fs.PathError{Op: "open", Path: path, Err: errno}
+			return -1, &fs.PathError{Op: "open", Path: path, Err: errno}
 		}
-		return &linuxDir{fd: int(fd), path: path, flags: o.flags(false), raw: o.raw}, nil
+		return int(fd), nil
 	}
 }
 
@@ -178,21 +187,12 @@ func (o *osFS) pin(path string) (int, bool) {
 		pinsLeft.Add(1)
 		return -1, false
 	}
-	b := append(append(o.buf[:0], path...), 0)
-	o.buf = b
-	const flags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	cwd := unix.AT_FDCWD
-	for {
-		fd, _, errno := syscall.RawSyscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&b[0])), flags, 0, 0, 0)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			pinsLeft.Add(1)
-			return -1, false
-		}
-		return int(fd), true
+	fd, err := o.openat(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+	if err != nil {
+		pinsLeft.Add(1)
+		return -1, false
 	}
+	return fd, true
 }
 
 func (o *osFS) statPin(fd int) (fstat, error) {
