@@ -37,16 +37,12 @@ func (s *suite) fig2(ctx context.Context) {
 		s.fail(2, err, rows...)
 		return
 	}
-	site, err := tempDir("reloadd-bench-site-")
+	site, err := newSite()
 	if err != nil {
 		s.fail(2, err, rows...)
 		return
 	}
 	defer os.RemoveAll(site)
-	if err := writeSite(site); err != nil {
-		s.fail(2, err, rows...)
-		return
-	}
 	d, err := startDaemon(ctx, s.bin, "-watch", "native", site)
 	if err != nil {
 		s.fail(2, err, rows...)
@@ -284,14 +280,11 @@ func (s *suite) fig6(ctx context.Context) {
 }
 
 func (s *suite) buildQueue(ctx context.Context, script string, dur time.Duration, nbursts int, row *latencyRow, brow *burstRow) error {
-	site, err := tempDir("reloadd-bench-site-")
+	site, err := newSite()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(site)
-	if err := writeSite(site); err != nil {
-		return err
-	}
 	d, err := startDaemon(ctx, s.bin, "-watch", "native", "-build", script, site)
 	if err != nil {
 		return err

@@ -167,14 +167,11 @@ func (s *suite) fig5(ctx context.Context) {
 }
 
 func (s *suite) hub(ctx context.Context, n int, row *latencyRow) error {
-	site, err := tempDir("reloadd-bench-site-")
+	site, err := newSite()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(site)
-	if err := writeSite(site); err != nil {
-		return err
-	}
 	d, err := startDaemon(ctx, s.bin, "-watch", "native", "-debounce", "0", site)
 	if err != nil {
 		return err

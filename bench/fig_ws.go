@@ -25,23 +25,19 @@ func (s *suite) fig1(ctx context.Context) {
 	for _, c := range cases {
 		row := s.rep.addLatency(&latencyRow{fig: 1, figure: figBuildComplete, setup: c.setup, panel: panelWS, label: c.label})
 		s.progress("figure 1: %s", c.label)
-		site, err := tempDir("reloadd-bench-site-")
+		site, err := newSite()
 		if err != nil {
 			s.fail(1, err, row)
 			continue
 		}
-		err = writeSite(site)
-		if err == nil {
-			var res wsResult
-			res, err = s.wsLatency(ctx, wsRun{
-				args:   append(c.args, site),
-				file:   filepath.Join(site, "index.html"),
-				trials: s.cfg.trials, warmup: s.cfg.warmup, limit: trialLimit,
-			})
-			row.samples, row.missed = res.samples, res.missed
-			row.note = res.status.modeNote()
-		}
+		res, err := s.wsLatency(ctx, wsRun{
+			args:   append(c.args, site),
+			file:   filepath.Join(site, "index.html"),
+			trials: s.cfg.trials, warmup: s.cfg.warmup, limit: trialLimit,
+		})
 		os.RemoveAll(site)
+		row.samples, row.missed = res.samples, res.missed
+		row.note = res.status.modeNote()
 		if err != nil {
 			s.fail(1, err, row)
 		}

@@ -205,6 +205,20 @@ func writeSite(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "site.css"), siteCSS(100), 0o644)
 }
 
+// newSite makes a temporary directory holding the site; the caller removes
+// it.
+func newSite() (string, error) {
+	site, err := tempDir("reloadd-bench-site-")
+	if err != nil {
+		return "", err
+	}
+	if err := writeSite(site); err != nil {
+		os.RemoveAll(site)
+		return "", err
+	}
+	return site, nil
+}
+
 // wsRun describes one write → build_complete series.
 type wsRun struct {
 	args      []string // reloadd's flags and directories
