@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/reloadd/reloadd/build"
-	"github.com/reloadd/reloadd/hub"
 )
 
 // readyTimeout bounds the wait for the -run app to accept connections at
@@ -68,20 +67,6 @@ func (d *daemon) restartApp(ctx context.Context) appOutcome {
 		why := fmt.Sprintf("the app did not accept connections at %s within %v", addr, readyTimeout)
 		return appOutcome{failed: true, exitCode: -1, reason: why, output: note(why, d.app.Output())}
 	}
-}
-
-// appExited reports a crash of the -run app: once on the terminal and once
-// to the browsers, as build_failed with its last output. The app stays down
-// until the next successful build (no restart loop that repeats the same
-// crash). Called from the build loop only.
-func (d *daemon) appExited() {
-	ex := d.app.Reap()
-	d.appOut.flush()
-	why := "the app exited (" + ex.Reason + ")"
-	id := d.hub.Build()
-	n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
-	d.out.event("app_exited", fmt.Sprintf("app  %s; it restarts after the next successful build  %d %s", why, n, plural(n, "client")),
-		map[string]any{"build": id, "exit_code": ex.ExitCode, "reason": ex.Reason, "clients": n})
 }
 
 // note puts reloadd's one-line explanation above a command's output for the

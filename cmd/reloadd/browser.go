@@ -4,13 +4,10 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"net/http"
 	"slices"
 	"sync"
 
 	"github.com/reloadd/reloadd/hub"
-	"github.com/reloadd/reloadd/js"
-	"github.com/reloadd/reloadd/serve"
 )
 
 // The browser side of the daemon: the hub, the HTTP surface in front of it,
@@ -24,18 +21,6 @@ func (d *daemon) newHub() *hub.Hub {
 		CheckOrigin: hub.OriginChecker(d.cfg.addr, d.cfg.allowHosts),
 		OnReloaded:  d.reloaded,
 	})
-}
-
-// handler is reloadd's whole HTTP surface: the LiveReload protocol at
-// /livereload and reloadd's client at /livereload.js (for pages written for
-// LiveReload), the /_reloadd/ routes and the site, all behind the Host check
-// (DNS-rebinding defence). No route sends Access-Control-Allow-Origin.
-func (d *daemon) handler(site http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(hub.LiveReloadPath, d.hub.LiveReload())
-	mux.Handle("GET /livereload.js", js.Handler())
-	mux.Handle("/", serve.New(serve.Options{Site: site, WS: d.hub, Status: d.status}))
-	return serve.HostCheck(mux, d.cfg.addr, d.cfg.allowHosts)
 }
 
 // warnIfExposed prints a warning when reloadd listens on an address other

@@ -7,8 +7,14 @@
 //
 //	reloadd [flags] [DIR ...]
 //
-// Run "reloadd -h" for the flags. Exit status: 0 after SIGINT/SIGTERM with
-// everything stopped, 2 for a bad command line, 1 for a fatal error.
+// Run "reloadd -h" for the flags, and see docs/DESIGN.md for the whole
+// contract. Exit status: 0 after SIGINT, SIGTERM or SIGHUP with everything
+// stopped, 2 for a bad command line, 1 for a fatal error.
+//
+// The package is wiring only: daemon.go builds the pipeline (watcher →
+// debounce queue → build → hub) in one place, pipeline.go runs it,
+// announce.go says what happened (browsers, terminal, status), routes.go
+// is the HTTP surface.
 package main
 
 import (
@@ -21,8 +27,12 @@ import (
 	"syscall"
 )
 
+// stopSignals end reloadd cleanly. SIGHUP is among them: closing the
+// terminal must stop the -run app and the builds too, not orphan them.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(exitCode(err))

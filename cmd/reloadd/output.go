@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // printer writes reloadd's terminal output: human lines, or with -log json
@@ -66,10 +68,34 @@ func (p *printer) short(paths []string) string {
 		if rel, err := filepath.Rel(p.cwd, path); err == nil && !strings.HasPrefix(rel, "..") {
 			path = rel
 		}
-		b.WriteString(path)
+		b.WriteString(displayPath(path))
 	}
 	return b.String()
 }
+
+// displayPath quotes a path for the terminal when it holds anything that
+// would not print as itself — a newline, an escape sequence, invalid
+// UTF-8 — so that one line stays one line and no file name can drive the
+// terminal.
+func displayPath(p string) string {
+	for _, r := range p {
+		if !strconv.IsPrint(r) || r == utf8.RuneError {
+			return strconv.Quote(p)
+		}
+	}
+	return p
+}
+
+// count says how many: "1 client", "3 clients".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// msFloat is a duration in milliseconds, to the microsecond, for JSON.
+func msFloat(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // ms formats a duration in milliseconds for build lines.
 func ms(d time.Duration) string {

@@ -31,6 +31,8 @@ func runRole(role string) int {
 		main() // exits
 	case "app":
 		return testApp()
+	case "capped":
+		return cappedRole()
 	}
 	fmt.Fprintf(os.Stderr, "unknown %s %q\n", roleEnv, role)
 	return 2

@@ -14,7 +14,7 @@ import (
 // children and partly ignore SIGTERM; it signals reloadd in the middle of
 // a build and checks that it exits 0 and leaves no process behind.
 func TestSignalStopsEverythingAndExitsZero(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			root := t.TempDir()
 			src, logs := filepath.Join(root, "src"), filepath.Join(root, "logs")

@@ -33,7 +33,7 @@ func TestIgnoreWiring(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := newDaemon(cfg, io.Discard)
+		d, err := newLayout(cfg, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}

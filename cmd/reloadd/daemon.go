@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/reloadd/reloadd/build"
+	"github.com/reloadd/reloadd/debounce"
+	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/serve"
+	"github.com/reloadd/reloadd/watcher"
+	"github.com/reloadd/reloadd/watcher/auto"
+)
+
+// run is reloadd without the process around it: it returns nil after ctx is
+// cancelled and everything has stopped, a *usageError for a bad command
+// line, or another error for a fatal problem.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.check {
+		return check(cfg, stdout)
+	}
+	d, err := newDaemon(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// layout is what the command line says about the file system: the watched
+// roots, the served directory and the ignore rules. Building it only reads.
+type layout struct {
+	roots  []string // absolute watched directories
+	served string   // absolute served directory; "" with -proxy
+	filter *watcher.Filter
+}
+
+func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
+	l := &layout{}
+	for _, dir := range cfg.dirs {
+		abs, err := rootDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("watch %s: %w", dir, err)
+		}
+		l.roots = append(l.roots, abs)
+	}
+	if cfg.proxy == nil {
+		dir := cfg.serve
+		if dir == "" {
+			dir = l.roots[0]
+		}
+		abs, err := rootDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("serve %s: %w", dir, err)
+		}
+		l.served = abs
+	}
+	l.filter = watcher.DefaultFilter()
+	l.filter.SetIgnoreFiles(cfg.gitignore)
+	if cfg.build == "" && l.served != "" {
+		// Without -build, what is served is often output that git ignores,
+		// written by a tool reloadd does not run (sass --watch, tsc -w):
+		// its changes must still reload the page.
+		l.filter.KeepVisible(l.served)
+	}
+	own := ownOutputFiles(stdout)
+	for _, r := range l.roots {
+		if err := l.filter.Add(r, cfg.ignores...); err != nil {
+			return nil, usagef("-ignore: %v", err)
+		}
+		// A build that writes into the served directory must not trigger
+		// itself (Hugo issue 11275).
+		if cfg.build != "" && cfg.serve != "" && l.served != r && within(r, l.served) {
+			if err := l.ignore(r, l.served, true); err != nil {
+				return nil, err
+			}
+		}
+		// reloadd's own log redirected into a watched tree would build
+		// forever: every line it prints about a build is a change.
+		for _, f := range own {
+			if within(r, f) {
+				if err := l.ignore(r, f, false); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return l, nil
+}
+
+// ignore adds path, below root, to the ignore rules, matched literally.
+func (l *layout) ignore(root, path string, dir bool) error {
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return err
+	}
+	pat := "/" + escapeGlob(filepath.ToSlash(rel))
+	if dir {
+		pat += "/"
+	}
+	return l.filter.Add(root, pat)
+}
+
+// rootDir resolves a directory named on the command line: absolute, and it
+// must exist and be a directory.
+func rootDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return "", unwrapPathError(err)
+	}
+	if !fi.IsDir() {
+		return "", errors.New("not a directory")
+	}
+	return abs, nil
+}
+
+// ownOutputFiles returns the regular files that w (reloadd's stdout) and
+// the process's stderr write to, resolved to their paths where the system
+// says (Linux: /proc/self/fd).
+func ownOutputFiles(w io.Writer) []string {
+	var files []*os.File
+	if f, ok := w.(*os.File); ok {
+		files = append(files, f)
+	}
+	files = append(files, os.Stderr)
+	var out []string
+	for _, f := range files {
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+		if err != nil || !filepath.IsAbs(p) {
+			continue
+		}
+		out = append(out, filepath.Clean(p))
+	}
+	return out
+}
+
+// daemon is reloadd running: every part of the pipeline, built whole by
+// newDaemon, started by run, stopped by run in pipeline order.
+//
+//	watch ──events──► queue ──batches──► build loop ──► hub ──► browsers
+//	                                     (runner, app)   ▲
+//	srv ── routes: site (static or proxy), client, hub, status
+//
+// The build loop goroutine (pipeline.go) owns runner, app and the build
+// ids; everything it announces goes out through announce.go. The other
+// fields are set once by newDaemon and safe for concurrent use.
+type daemon struct {
+	cfg *config
+	*layout
+	out   *printer
+	epoch string
+
+	ln    net.Listener
+	watch *auto.Watcher
+	hub   *hub.Hub
+	site  http.Handler // *serve.Static or *serve.Proxy
+	srv   *http.Server
+	queue *debounce.Queue
+
+	runner *build.Runner
+	app    *build.App // nil without -run; owned by the build loop
+	// Where command output goes: the terminal, or JSON lines (stream.go).
+	buildOut, appOut *stream
+
+	records buildRecords  // the last builds, for /_reloadd/status
+	latency reloadLatency // browsers' timing reports (browser.go)
+
+	closers []io.Closer // what newDaemon opened, closed by close in reverse
+}
+
+// shutdownGrace is how long requests in flight get to finish on exit.
+const shutdownGrace = 500 * time.Millisecond
+
+// newDaemon builds every part of reloadd: it listens, starts watching and
+// opens the site, but serves nothing and builds nothing until run.
+func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("working directory: %w", err)
+	}
+	l, err := newLayout(cfg, stdout)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, layout: l, out: newPrinter(stdout, cfg.logFormat == "json", cwd), epoch: newEpoch()}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+
+	if d.ln, err = listen(cfg.addr, d.outOfDescriptors); err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, d.ln)
+
+	if d.watch, err = auto.New(d.roots, auto.Options{
+		Options:      watcher.Options{Filter: d.filter},
+		Mode:         auto.Mode(cfg.watch),
+		PollInterval: cfg.pollInterval,
+	}); err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, d.watch)
+
+	d.hub = d.newHub()
+	d.closers = append(d.closers, d.hub)
+
+	if d.served != "" {
+		st, err := serve.NewStatic(d.served, d.scriptTag)
+		if err != nil {
+			return nil, fmt.Errorf("serve %s: %w", d.served, err)
+		}
+		d.site = st
+		d.closers = append(d.closers, st)
+	} else {
+		p, err := d.newProxy()
+		if err != nil {
+			return nil, err
+		}
+		d.site = p
+		d.closers = append(d.closers, p)
+	}
+	d.srv = &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Browsers keep connections open after a page load; past this they
+		// are closed, so idle tabs cannot hold the descriptors that builds
+		// and watchers need (see listen.go for the cap).
+		IdleTimeout: idleTimeout,
+	}
+
+	d.buildOut, d.appOut = d.out.stream("build"), d.out.stream("app")
+	grace := cfg.grace
+	if grace == 0 {
+		grace = build.NoGrace // -grace 0: SIGKILL at once
+	}
+	d.runner = build.New(build.Options{
+		Command: cfg.build,
+		Output:  d.buildOut,
+		Grace:   grace,
+		Timeout: cfg.buildTimeout,
+	})
+	if cfg.run != "" {
+		d.app = build.NewApp(build.AppOptions{Command: cfg.run, Output: d.appOut, Grace: grace})
+	}
+	settle := cfg.debounce
+	if settle == 0 {
+		settle = debounce.Immediate
+	}
+	// The initial batch is the start-up build, after which -run starts.
+	d.queue = debounce.New(d.watch.Events(), debounce.Options{
+		Settle: settle, Policy: cfg.onBusy, Initial: cfg.build != "" || cfg.run != "",
+	})
+	return d, nil
+}
+
+// scriptTag is the client element injected into served pages.
+func (d *daemon) scriptTag() []byte { return serve.ScriptTag(d.epoch, d.hub.Build()) }
+
+// run prints the start-up lines, serves, builds until ctx is cancelled (or
+// the server fails), then stops everything.
+func (d *daemon) run(ctx context.Context) error {
+	defer d.close()
+	u := url.URL{Scheme: "http", Host: displayHost(d.ln.Addr().String(), d.cfg.addr), Path: "/"}
+	d.out.event("listen", fmt.Sprintf("reloadd: serving %s at %s", d.what(), u.String()),
+		map[string]any{"url": u.String(), "epoch": d.epoch})
+	d.warnIfExposed(d.ln.Addr().String())
+	d.out.event("watch", fmt.Sprintf("reloadd: watching %s (%s)", d.out.short(d.roots), count(d.watch.WatchedDirs(), "directory", "directories")),
+		map[string]any{"dirs": d.roots, "watched_dirs": d.watch.WatchedDirs()})
+	d.printMounts()
+
+	// Serve only once the start-up lines are out: whoever reaches the
+	// server (a browser, a test) finds them printed.
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- d.srv.Serve(d.ln) }()
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		d.buildLoop(ctx)
+	}()
+	errsDone := make(chan struct{})
+	go func() {
+		defer close(errsDone)
+		for err := range d.watch.Errors() {
+			d.out.event("watch_error", "reloadd: "+err.Error(), map[string]any{"error": err.Error()})
+		}
+	}()
+
+	var fatal error
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		fatal = fmt.Errorf("http: %w", err)
+	}
+
+	// Stop in pipeline order: no new events, no new batches, the build loop
+	// (which cancels a running build through ctx), the app, then the
+	// browsers and the server.
+	d.watch.Close()
+	<-errsDone
+	d.queue.Close()
+	<-loopDone
+	if d.app != nil {
+		d.app.Close()
+	}
+	d.hub.Close()
+	// Let responses in flight finish briefly, then close the rest: browsers
+	// keep speculative connections open that never send a request, and
+	// Shutdown would wait 5 s for each of them.
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if d.srv.Shutdown(shutCtx) != nil {
+		d.srv.Close()
+	}
+	return fatal
+}
+
+// close releases what newDaemon opened, newest first. Every part's Close is
+// idempotent, so close may follow run's orderly stop.
+func (d *daemon) close() {
+	if d.queue != nil {
+		d.queue.Close()
+	}
+	if d.app != nil {
+		d.app.Close()
+	}
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i].Close()
+	}
+}
+
+// unwrapPathError drops the *PathError wrapper, whose path the caller
+// already prints.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func newEpoch() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// within reports whether path is dir or lies below it.
+func within(dir, path string) bool {
+	if dir == string(filepath.Separator) {
+		return filepath.IsAbs(path)
+	}
+	return path == dir || strings.HasPrefix(path, dir+string(filepath.Separator))
+}
+
+// displayHost is the host:port to print: the configured host with the
+// actual port (which differs when -addr asked for port 0).
+func displayHost(actual, configured string) string {
+	host, _, _ := net.SplitHostPort(configured)
+	_, port, _ := net.SplitHostPort(actual)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (d *daemon) what() string {
+	if d.served != "" {
+		return d.out.short([]string{d.served})
+	}
+	return d.cfg.proxy.String()
+}
+
+// escapeGlob quotes the characters gitignore patterns treat specially, so
+// a directory name is matched literally.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\!#`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/reloadd/reloadd/build"
+	"github.com/reloadd/reloadd/debounce"
+	"github.com/reloadd/reloadd/watcher"
+)
+
+// The build loop: batches in, outcomes out. It runs on one goroutine, which
+// owns the runner, the -run app and the build ids; what an outcome means for
+// browsers, the terminal and the status is announce.go's job.
+
+// outcome is what one build and the app restart after it led to.
+type outcome struct {
+	id        int64
+	initial   bool // the start-up build (or its re-run after a restart)
+	paths     []string
+	changedAt time.Time // when the first change of the build was seen
+	res       build.Result
+	app       appOutcome
+	// output is what the browser's overlay shows on failure: the
+	// command's output, with reloadd's reason above it when it has one.
+	output string
+}
+
+// cancelled reports whether the build (or the wait for the app) was cut
+// short by newer changes or shutdown: it does not count.
+func (o *outcome) cancelled() bool {
+	return errors.Is(o.res.Err, build.ErrCancelled)
+}
+
+// buildLoop consumes batches until the queue closes. Between batches it
+// reports the -run app's crashes.
+func (d *daemon) buildLoop(ctx context.Context) {
+	var id int64
+	for {
+		var b debounce.Batch
+		select {
+		case <-d.appExits():
+			d.announceAppExit(d.app.Reap())
+			continue
+		case batch, ok := <-d.queue.Batches():
+			if !ok {
+				return
+			}
+			b = batch
+		}
+		if ctx.Err() != nil {
+			d.queue.Done() // shutting down: nothing more is built
+			continue
+		}
+		// Every batch is verified, the start-up one too: what it reports
+		// counts as built, so a change made during the start-up build is
+		// not built a second time by the next unrelated event.
+		events := d.watch.Verify(b.Events)
+		if !b.Initial && len(events) == 0 {
+			d.queue.Done()
+			continue
+		}
+		id++
+		o := d.build(ctx, id, b, events)
+		d.announce(o)
+		if o.cancelled() && ctx.Err() == nil {
+			d.queue.Requeue() // cancelled by newer changes: its changes go into the next build
+		} else {
+			d.queue.Done()
+		}
+	}
+}
+
+// build runs one build and, after a successful one, restarts the app. It
+// tells browsers that a build started; everything else is the caller's to
+// announce.
+func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events []watcher.Event) *outcome {
+	o := &outcome{id: id, initial: b.Initial, paths: make([]string, len(events)), changedAt: changedAt(b, events)}
+	for i, ev := range events {
+		o.paths[i] = ev.Path
+	}
+	d.announceStart(o)
+
+	bctx, cancel := context.WithCancel(b.Context())
+	stop := context.AfterFunc(ctx, cancel)
+	defer cancel()
+	defer stop()
+	o.res = d.runner.Build(bctx, o.paths)
+	d.buildOut.flush()
+	o.output = o.res.Output
+	if o.res.Err != nil && !errors.Is(o.res.Err, build.ErrCancelled) {
+		o.output = note(o.res.Err.Error(), o.output) // say why on the overlay too
+	}
+	if o.res.OK && d.app != nil {
+		o.app = d.restartApp(bctx)
+		switch {
+		case o.app.cancelled:
+			o.res.OK, o.res.Err = false, build.ErrCancelled
+		case o.app.failed:
+			o.res.OK, o.res.ExitCode, o.res.Err, o.output = false, o.app.exitCode, errors.New(o.app.reason), o.app.output
+		}
+	}
+	return o
+}
+
+// changedAt is when the first change of a build was first seen: the
+// earliest time among the verified events (a batch's events that Verify
+// dropped — duplicates, temporary files — do not count), else the batch's.
+func changedAt(b debounce.Batch, events []watcher.Event) time.Time {
+	var first time.Time
+	for _, ev := range events {
+		if !ev.Time.IsZero() && (first.IsZero() || ev.Time.Before(first)) {
+			first = ev.Time
+		}
+	}
+	if first.IsZero() {
+		return b.First
+	}
+	return first
+}
+
+// appExits fires when the -run app ends by itself; nil without one.
+func (d *daemon) appExits() <-chan struct{} {
+	if d.app == nil {
+		return nil
+	}
+	return d.app.Exited()
+}
