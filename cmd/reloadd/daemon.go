@@ -27,7 +27,7 @@ import (
 // cancelled and everything has stopped, a *usageError for a bad command
 // line, or another error for a fatal problem.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
+	cfg, err := parseFlags(args, stdout)
 	if err != nil {
 		return err
 	}
@@ -287,7 +287,13 @@ func (d *daemon) run(ctx context.Context) error {
 	u := url.URL{Scheme: "http", Host: displayHost(d.ln.Addr().String(), d.cfg.addr), Path: "/"}
 	d.out.event("listen", fmt.Sprintf("reloadd: serving %s at %s", d.what(), u.String()),
 		map[string]any{"url": u.String(), "epoch": d.epoch})
+	for _, nu := range networkURLs(d.cfg.addr, d.ln.Addr().String()) {
+		d.out.event("listen_network", "reloadd: on your network at "+nu, map[string]any{"url": nu})
+	}
 	d.warnIfExposed(d.ln.Addr().String())
+	if d.cfg.run != "" && d.cfg.proxy == nil {
+		d.out.event("hint", fmt.Sprintf("reloadd: -run without -proxy: serving %s as static files; to show the app's pages instead, add -proxy http://127.0.0.1:PORT (the port it listens on)", d.what()), nil)
+	}
 	d.out.event("watch", fmt.Sprintf("reloadd: watching %s (%s)", d.out.short(d.roots), count(d.watch.WatchedDirs(), "directory", "directories")),
 		map[string]any{"dirs": d.roots, "watched_dirs": d.watch.WatchedDirs()})
 	d.printMounts()
@@ -385,6 +391,35 @@ func displayHost(actual, configured string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// networkURLs lists the URLs other devices can use when reloadd listens on
+// all interfaces (configured is the -addr value, actual the bound address):
+// one per non-loopback address of this machine, IPv4 first.
+func networkURLs(configured, actual string) []string {
+	host, _, _ := net.SplitHostPort(configured)
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return nil
+	}
+	_, port, _ := net.SplitHostPort(actual)
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var v4, v6 []string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsMulticast() {
+			continue
+		}
+		u := url.URL{Scheme: "http", Host: net.JoinHostPort(ipn.IP.String(), port), Path: "/"}
+		if ipn.IP.To4() != nil {
+			v4 = append(v4, u.String())
+		} else if host == "::" || host == "" {
+			v6 = append(v6, u.String())
+		}
+	}
+	return append(v4, v6...)
 }
 
 func (d *daemon) what() string {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,55 @@ func TestNoBuildTimeWithoutBuildCommand(t *testing.T) {
 	testenv.Eventually(t, "build 1", func() bool { return strings.Contains(d.out.String(), "build 1  ") })
 	if m := regexp.MustCompile(`build 1  \S*index\.html  0 clients`).FindString(d.out.String()); m == "" {
 		t.Errorf("want `build 1  index.html  0 clients`, got:\n%s", d.out)
+	}
+}
+
+func TestFlagsAfterDirs(t *testing.T) {
+	tests := []struct {
+		args  []string
+		dirs  []string
+		build string
+	}{
+		{[]string{".", "-build", "echo hi"}, []string{"."}, "echo hi"},
+		{[]string{"-build", "x", "a", "b"}, []string{"a", "b"}, "x"},
+		{[]string{"a", "-build", "x", "b"}, []string{"a", "b"}, "x"},
+		{[]string{"a", "--", "-build", "b"}, []string{"a", "-build", "b"}, ""},
+		{[]string{"--", "-odd"}, []string{"-odd"}, ""},
+		{nil, []string{"."}, ""},
+	}
+	for _, tc := range tests {
+		c, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if !slices.Equal(c.dirs, tc.dirs) || c.build != tc.build {
+			t.Errorf("%q: dirs %q build %q, want %q %q", tc.args, c.dirs, c.build, tc.dirs, tc.build)
+		}
+	}
+}
+
+func TestNetworkURLsOnlyWhenListeningOnAllInterfaces(t *testing.T) {
+	if got := networkURLs("127.0.0.1:35729", "127.0.0.1:35729"); got != nil {
+		t.Errorf("loopback: %v", got)
+	}
+	if got := networkURLs("mybox.local:35729", "10.0.0.2:35729"); got != nil {
+		t.Errorf("a named host: %v", got)
+	}
+	got := networkURLs("0.0.0.0:0", "0.0.0.0:41234")
+	addrs, _ := net.InterfaceAddrs()
+	want := 0
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			want++
+		}
+	}
+	if len(got) != want {
+		t.Errorf("0.0.0.0: %v, want %d IPv4 URLs", got, want)
+	}
+	for _, u := range got {
+		if !strings.HasSuffix(u, ":41234/") || strings.Contains(u, "127.0.0.1") {
+			t.Errorf("URL %s", u)
+		}
 	}
 }

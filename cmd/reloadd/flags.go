@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,7 +49,8 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-const usageText = `usage: reloadd [flags] [DIR ...]
+const usageText = `usage: reloadd [flags] [DIR ...] [flags]
+       reloadd forward [flags] [DIR]
 
 Watches DIRs (default "."), runs -build after changes, and reloads every
 browser that has the page open. Serves the first DIR (or -serve DIR, or
@@ -56,41 +59,87 @@ proxies -proxy URL) at -addr with the reload client injected.
 flags:
 `
 
-// parseFlags parses args (without the program name). Help output and flag
-// errors go to stderr.
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
+// durationFlag is a time.Duration flag whose error says what a bare
+// number lacks.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return fmt.Errorf("a duration needs a unit: %sms or %ss", s, s)
+		}
+		return fmt.Errorf("want a duration such as 10ms, 1.5s or 2m")
+	}
+	*f.d = d
+	return nil
+}
+
+// parseFlags parses args (without the program name). Flags may come before
+// and after the DIRs ("--" ends the flags). -h prints the help to stdout;
+// errors print nothing: they are returned as one-line usage errors.
+func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("reloadd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var proxy, onBusy string
 	var ignores, allow listFlag
+	var version bool
 	fs.StringVar(&c.serve, "serve", "", "serve `DIR` with the client injected (default: the first watched DIR, unless -proxy)")
 	fs.StringVar(&proxy, "proxy", "", "reverse-proxy to `URL` instead, injecting the client into HTML responses")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:35729", "listen address `HOST:PORT`")
 	fs.StringVar(&c.build, "build", "", "shell `CMD` run after changes; browsers reload after it succeeds")
 	fs.StringVar(&c.run, "run", "", "long-running `CMD`, restarted after each successful build")
 	fs.StringVar(&c.watch, "watch", "auto", "watch `MODE`: auto | native | poll | hybrid")
-	fs.DurationVar(&c.pollInterval, "poll-interval", 100*time.Millisecond, "how often recently changed files are checked")
-	fs.DurationVar(&c.debounce, "debounce", debounce.DefaultSettle, "settle window before a build starts (0: at once)")
+	c.pollInterval = 100 * time.Millisecond
+	fs.Var(durationFlag{&c.pollInterval}, "poll-interval", "how often recently changed files are checked (`DURATION`, default 100ms)")
+	c.debounce = debounce.DefaultSettle
+	fs.Var(durationFlag{&c.debounce}, "debounce", "settle window before a build starts (`DURATION`, default 10ms; 0: at once)")
 	fs.Var(&ignores, "ignore", "gitignore-style `PATTERN` to ignore (repeatable)")
 	fs.BoolVar(&c.gitignore, "gitignore", true, "honour the .gitignore files in watched directories (-gitignore=false: don't)")
 	fs.StringVar(&onBusy, "on-busy", "queue", "what a change does while a build runs: queue | restart")
-	fs.DurationVar(&c.grace, "grace", 3*time.Second, "how long -run's process group gets after SIGTERM before SIGKILL")
-	fs.DurationVar(&c.buildTimeout, "build-timeout", 0, "kill a build that runs longer (0: none)")
+	c.grace = 3 * time.Second
+	fs.Var(durationFlag{&c.grace}, "grace", "how long -run's process group gets after SIGTERM before SIGKILL (`DURATION`, default 3s)")
+	fs.Var(durationFlag{&c.buildTimeout}, "build-timeout", "kill a build that runs longer (`DURATION`; default: none)")
 	fs.Var(&allow, "allow-host", "also accept this Host/Origin `NAME` (repeatable), for use from other devices")
 	fs.StringVar(&c.logFormat, "log", "text", "output `FORMAT`: text | json")
 	fs.BoolVar(&c.check, "check", false, "print, per watched mount, the filesystem, the chosen mode and why; then exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+	fs.BoolVar(&version, "version", false, "print the version and exit")
+
+	rest := args
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, usageText)
+				fs.SetOutput(stdout)
+				fs.PrintDefaults()
+				return nil, err
+			}
+			return nil, flagError(fs, err)
 		}
-		return nil, &usageError{err.Error()}
+		left := fs.Args()
+		if len(left) == 0 {
+			break
+		}
+		if n := len(rest) - len(left); n > 0 && rest[n-1] == "--" {
+			c.dirs = append(c.dirs, left...) // after "--", only DIRs
+			break
+		}
+		c.dirs = append(c.dirs, left[0])
+		rest = left[1:]
 	}
-	c.dirs = fs.Args()
+	if version {
+		fmt.Fprintln(stdout, "reloadd", versionString())
+		return nil, flag.ErrHelp
+	}
 	if len(c.dirs) == 0 {
 		c.dirs = []string{"."}
 	}
@@ -146,4 +195,91 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		c.proxy = u
 	}
 	return c, nil
+}
+
+// flagError turns the flag package's error into reloadd's one-line usage
+// error, with a suggestion for a mistyped flag name.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		if alt := closestFlag(fs, strings.TrimLeft(name, "-")); alt != "" {
+			return usagef("unknown flag -%s: did you mean -%s? (reloadd -h lists the flags)", name, alt)
+		}
+		return usagef("unknown flag -%s (reloadd -h lists the flags)", name)
+	}
+	// "invalid value "10" for flag -debounce: a duration needs a unit ..."
+	if i := strings.Index(msg, " for flag -"); strings.HasPrefix(msg, "invalid value ") && i > 0 {
+		val := strings.TrimPrefix(msg[:i], "invalid value ")
+		name, why, _ := strings.Cut(msg[i+len(" for flag -"):], ": ")
+		return usagef("-%s %s: %s", name, val, why)
+	}
+	return usagef("%s (reloadd -h lists the flags)", msg)
+}
+
+// closestFlag returns the defined flag nearest to name (a typo, a missing
+// or extra letter, or a prefix), or "".
+func closestFlag(fs *flag.FlagSet, name string) string {
+	best, bestDist := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		d := editDistance(name, f.Name)
+		if strings.HasPrefix(f.Name, name) && len(name) >= 3 {
+			d = min(d, 1)
+		}
+		if d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	})
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// versionString is the module version reloadd was built as (go install
+// …@v1.2.3), else the VCS revision it was built from.
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown version)"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "(devel)"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "+dirty"
+	}
+	return "(devel) " + rev
 }

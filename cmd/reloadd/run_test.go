@@ -156,7 +156,11 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 		{[]string{"-on-busy", "panic"}, "-on-busy"},
 		{[]string{"-log", "xml"}, "-log"},
 		{[]string{"-debounce", "-1s"}, "-debounce"},
-		{[]string{"-debounce", "soon"}, "invalid value"},
+		{[]string{"-debounce", "soon"}, "-debounce"},
+		{[]string{"-debounce", "10"}, "needs a unit: 10ms"},
+		{[]string{"-buidl", "true"}, "did you mean -build?"},
+		{[]string{"-serv", "x"}, "did you mean -serve?"},
+		{[]string{"-zzzzzz"}, "unknown flag -zzzzzz"},
 		{[]string{"-poll-interval", "0"}, "-poll-interval"},
 		{[]string{"-grace", "-1s"}, "-grace"},
 		{[]string{"-build-timeout", "-5s"}, "-build-timeout"},
@@ -164,7 +168,7 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 		{[]string{"-proxy", "ftp://x"}, "-proxy"},
 		{[]string{"-proxy", "http://127.0.0.1:1", "-serve", "."}, "exclude"},
 		{[]string{"-allow-host", "a b"}, "-allow-host"},
-		{[]string{"-nosuchflag"}, "not defined"},
+		{[]string{"-nosuchflag"}, "unknown flag -nosuchflag"},
 	}
 	for _, tc := range tests {
 		var stderr bytes.Buffer
@@ -192,8 +196,13 @@ func TestParseFlagsDefaults(t *testing.T) {
 		c.pollInterval != 100*time.Millisecond || c.grace != 3*time.Second || !slices.Equal(c.dirs, []string{"."}) {
 		t.Errorf("defaults = %+v", c)
 	}
-	if _, err := parseFlags([]string{"-h"}, &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
-		t.Errorf("-h: %v", err)
+	var help bytes.Buffer
+	if _, err := parseFlags([]string{"-h"}, &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-build CMD") {
+		t.Errorf("-h: %v, printed %q", err, help.String())
+	}
+	var version bytes.Buffer
+	if _, err := parseFlags([]string{"-version"}, &version); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(version.String(), "reloadd ") {
+		t.Errorf("-version: %v, printed %q", err, version.String())
 	}
 }
 
