@@ -23,7 +23,7 @@ type browser struct {
 }
 
 // startBrowser starts headless Chromium (Debian's chromium, else what
-// chromedp finds) with the flags TESTING.md lists for this machine.
+// chromedp finds) with the flags docs/TESTING.md lists.
 func startBrowser() (*browser, error) {
 	path := testenv.ChromiumPath() // "" lets chromedp look for a browser itself
 	dir, err := os.MkdirTemp("", "reloadd-bench-chromium-")

@@ -215,7 +215,7 @@ func (d *daemon) waitStatus(what string, limit time.Duration, cond func(daemonSt
 	}
 }
 
-// daemonStatus is the part of /_reloadd/status the bench reads (DESIGN.md's
+// daemonStatus is the part of /_reloadd/status the bench reads (docs/DESIGN.md's
 // contract).
 type daemonStatus struct {
 	Epoch   string  `json:"epoch"`

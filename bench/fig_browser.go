@@ -249,7 +249,7 @@ func (s *suite) cssTrials(ctx context.Context, d *daemon, t *tab, site string) (
 
 // fig6: the build queue. For -build scripts that take ~0, 100 ms and 1 s:
 // save → page loaded, and the number of builds a burst of saves during a
-// build causes (DESIGN.md: exactly one more).
+// build causes (docs/DESIGN.md: exactly one more).
 func (s *suite) fig6(ctx context.Context) {
 	scripts := []struct {
 		cmd string

@@ -49,7 +49,7 @@ func (s *suite) fig1(ctx context.Context) {
 // reaches the mount (Docker Desktop, VM shared folders and NFS look like
 // this to a watcher).
 func (s *suite) fig3(ctx context.Context) {
-	// deafLimit: FUSE caches attributes for ~1 s (TESTING.md), so a poller
+	// deafLimit: FUSE caches attributes for ~1 s (docs/TESTING.md), so a poller
 	// needs a little over a second plus its interval; 10 s leaves room for a
 	// loaded machine. A write still unseen after it counts as missed.
 	deafLimit, maxMisses := trialLimit, 3

@@ -11,7 +11,7 @@ import (
 )
 
 // bindfsMount is a FUSE mount of src at dir by `bindfs -f`, the recipe of
-// TESTING.md for a deaf mount: a change written to src reaches dir with no
+// docs/TESTING.md for a deaf mount: a change written to src reaches dir with no
 // inotify event on dir, as on Docker Desktop, VM shared folders and NFS.
 // (internal/testenv's mount helpers are for tests; the suite runs outside
 // the testing package, so it keeps this small one.)

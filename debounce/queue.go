@@ -22,7 +22,7 @@ const (
 )
 
 // Immediate, as Options.Settle, hands a batch out as soon as no further event
-// is already waiting (the seed article's "build at once").
+// is already waiting (the "build at once" of the loop reloadd grew from).
 const Immediate time.Duration = -1
 
 // drainMax bounds how many already-waiting events are folded into a batch

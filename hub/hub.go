@@ -2,7 +2,7 @@
 // about builds.
 //
 // It speaks two protocols. reloadd's own (at /_reloadd/ws, [Hub.ServeHTTP])
-// sends the JSON messages of DESIGN.md — hello, build_start, build_complete,
+// sends the JSON messages of docs/DESIGN.md — hello, build_start, build_complete,
 // build_failed — and receives the browsers' timing reports. The LiveReload
 // protocol v7 (at /livereload, [Hub.LiveReload]) lets pages that include
 // livereload.js and the LiveReload browser extensions work unchanged: after

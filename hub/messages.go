@@ -1,7 +1,7 @@
 package hub
 
 // Server → client messages, one JSON object per WebSocket frame. The field
-// names are the wire contract in DESIGN.md.
+// names are the wire contract in docs/DESIGN.md.
 
 // Hello is sent to every client when it connects.
 type Hello struct {

@@ -154,7 +154,7 @@ func (m *Mount) Kill() {
 func IsMountPoint(dir string) bool { return mountinfo.IsMountPoint(dir) }
 
 // SSHFS mounts src at mnt over sshfs, served by a throwaway sshd on a free
-// loopback port (the recipe in TESTING.md). Through sshfs a stat can show
+// loopback port (the recipe in docs/TESTING.md). Through sshfs a stat can show
 // old attributes for ~20 s after a change in src, while reading the file
 // sees the new bytes at once. opts are more sshfs -o options.
 func SSHFS(t testing.TB, src, mnt string, opts ...string) *Mount {

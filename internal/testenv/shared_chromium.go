@@ -83,7 +83,7 @@ func ChromiumPath() string {
 }
 
 // ChromiumOptions are the flags every headless Chromium of the tests and
-// the bench suite starts with (TESTING.md's list for these machines), for
+// the bench suite starts with (docs/TESTING.md's list), for
 // the browser at path using the profile directory dir.
 func ChromiumOptions(path, dir string) []chromedp.ExecAllocatorOption {
 	return []chromedp.ExecAllocatorOption{
