@@ -57,7 +57,7 @@ func TestRealLiveReloadClient(t *testing.T) {
 	// it is answered.
 	dialogs, stopDialogs := collect(ctx, page.JavascriptDialogOpening)
 	defer stopDialogs()
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 2, ExitCode: 1, Output: "main.go:3: syntax error"})
+	s.hub.Failed(hub.BuildFailed{Build: 2, ExitCode: 1, Output: "main.go:3: syntax error"})
 	testenv.Eventually(t, "the alert", func() bool { return len(dialogs()) > 0 })
 	if msg := dialogs()[0].Message; !strings.Contains(msg, "main.go:3: syntax error") {
 		t.Errorf("alert %q", msg)

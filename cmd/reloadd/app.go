@@ -79,7 +79,7 @@ func (d *daemon) appExited() {
 	d.appOut.flush()
 	why := "the app exited (" + ex.Reason + ")"
 	id := d.hub.Build()
-	n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
+	n, _ := d.hub.Failed(hub.BuildFailed{Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
 	d.out.event("app_exited", fmt.Sprintf("app  %s; it restarts after the next successful build  %d %s", why, n, plural(n, "client")),
 		map[string]any{"build": id, "exit_code": ex.ExitCode, "reason": ex.Reason, "clients": n})
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/internal/hostpolicy"
 	"github.com/reloadd/reloadd/js"
 	"github.com/reloadd/reloadd/serve"
 )
@@ -21,7 +22,7 @@ import (
 func (d *daemon) newHub() *hub.Hub {
 	return hub.New(hub.Options{
 		Epoch:       d.epoch,
-		CheckOrigin: hub.OriginChecker(d.cfg.addr, d.cfg.allowHosts),
+		CheckOrigin: hostpolicy.New(d.cfg.addr, d.cfg.allowHosts).CheckOrigin,
 		OnReloaded:  d.reloaded,
 	})
 }
@@ -54,7 +55,7 @@ func exposureWarning(configured, actual string) string {
 	if err != nil {
 		return ""
 	}
-	if host != "" && hub.IsLoopbackName(host) {
+	if host != "" && hostpolicy.IsLoopbackName(host) {
 		return ""
 	}
 	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {

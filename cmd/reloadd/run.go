@@ -379,7 +379,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 	for i, ev := range events {
 		paths[i] = ev.Path
 	}
-	d.hub.Broadcast(hub.BuildStart{Type: hub.TypeBuildStart, Build: id, Paths: paths})
+	d.hub.Start(id, paths)
 
 	bctx, cancel := context.WithCancel(b.Context())
 	stop := context.AfterFunc(ctx, cancel)
@@ -411,9 +411,8 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 	switch {
 	case res.OK:
 		urls, cssOnly := d.siteURLs(paths)
-		d.hub.SetBuild(id)
-		n, _ := d.hub.Broadcast(hub.BuildComplete{
-			Type: hub.TypeBuildComplete, Build: id, Paths: paths, URLs: urls,
+		n, _ := d.hub.Complete(hub.BuildComplete{
+			Build: id, Paths: paths, URLs: urls,
 			CSSOnly: cssOnly, ChangedAt: changedAt(b, events).UnixMilli(),
 		})
 		rec.Clients = n
@@ -432,7 +431,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 		if res.Err != nil {
 			reason = res.Err.Error()
 		}
-		n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: id, ExitCode: res.ExitCode, Output: output})
+		n, _ := d.hub.Failed(hub.BuildFailed{Build: id, ExitCode: res.ExitCode, Output: output})
 		rec.Clients = n
 		fields["exit_code"] = res.ExitCode
 		fields["error"] = reason
