@@ -32,8 +32,8 @@
 // a build that connection was told about (its hello's, or a build_complete
 // it was sent), once per connection and build, no more per build than the
 // clients it was sent to, arriving within a minute of it, with times that fit
-// between the change and now on the server's clock; and at most
-// [reportBurst] at once and [reportRate] per second overall. Anything else
+// between the change and now on the server's clock; and at most 64 at once
+// and 16 a second overall (see reports.go for the reasons). Anything else
 // is dropped without a word.
 //
 // # Concurrency
@@ -197,9 +197,10 @@ type outgoing [numProtocols][numViews][]*websocket.PreparedMessage
 func (o *outgoing) to(c *client) []*websocket.PreparedMessage { return o[c.proto][c.view] }
 
 // sendReq asks the owner to broadcast out. complete marks a build_complete
-// (the owner records build as the last completed build, forgets the last
-// failure, and logs the sending for timing reports); failed marks a
-// build_failed (replayed to clients that connect until the next success).
+// of build, changed at changedAt (the owner records build as the last
+// completed build, forgets the last failure, and logs the sending for
+// timing reports); failed marks a build_failed (replayed to clients that
+// connect until the next success).
 type sendReq struct {
 	out       outgoing
 	complete  bool
@@ -416,7 +417,7 @@ func (h *Hub) Failed(m BuildFailed) (int, error) {
 	out[protoReloadd][viewOthers] = one(others)
 	out[protoLiveReload][viewFull] = one(liveReloadAlert(m))
 	out[protoLiveReload][viewOthers] = one(liveReloadAlert(others))
-	return h.do(sendReq{out: out, failed: true, build: m.Build})
+	return h.do(sendReq{out: out, failed: true})
 }
 
 // do hands req to the owner and waits for the count.

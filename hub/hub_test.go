@@ -599,3 +599,44 @@ func (h *Hub) connsSnapshot() []*websocket.Conn {
 	}
 	return out
 }
+
+// TestNoClientMissesACompletedBuild: Complete records the build id in the
+// same owner step as the broadcast, so a client connecting meanwhile either
+// gets the new id in its hello or is sent the build_complete — never
+// neither (it would then keep a stale page).
+func TestNoClientMissesACompletedBuild(t *testing.T) {
+	h, srv := newServer(t, Options{})
+	for build := int64(1); build <= 20; build++ {
+		var wg sync.WaitGroup
+		conns := make([]*websocket.Conn, 5)
+		for i := range conns {
+			wg.Go(func() {
+				c, _, err := websocket.DefaultDialer.Dial(wsURL(srv, "/"), nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				conns[i] = c
+			})
+		}
+		if _, err := h.Complete(BuildComplete{Build: build}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		for _, c := range conns {
+			if c == nil {
+				continue
+			}
+			hello := readJSON(t, c)
+			if hello["build"] != float64(build) {
+				if m := readJSON(t, c); m["type"] != TypeBuildComplete || m["build"] != float64(build) {
+					t.Fatalf("hello said build %v, then %v; want build_complete %d", hello["build"], m, build)
+				}
+			}
+			c.Close()
+		}
+		if h.Build() != build {
+			t.Fatalf("Build() = %d, want %d", h.Build(), build)
+		}
+	}
+}
