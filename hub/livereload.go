@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -116,10 +115,7 @@ func liveReloadAlert(m BuildFailed) LiveReloadAlert {
 	if len(out) > keep {
 		out = "…" + strings.ToValidUTF8(out[len(out)-keep:], "")
 	}
-	msg := "reloadd: build failed"
-	if m.ExitCode != 0 {
-		msg += " (exit " + strconv.Itoa(m.ExitCode) + ")"
-	}
+	msg := "reloadd: build failed" + exitNote(m.ExitCode)
 	if out != "" {
 		msg += "\n\n" + out
 	}

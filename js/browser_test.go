@@ -91,7 +91,11 @@ func (s *site) start(epoch string, build int64) {
 		default:
 		}
 	}})
-	h.SetBuild(build)
+	if build > 0 {
+		// A hub that has completed build (with no clients yet: only
+		// hello and the stamp show it).
+		h.Complete(hub.BuildComplete{Build: build})
+	}
 	var siteHandler http.Handler
 	if s.noJS {
 		siteHandler = noStore(http.FileServer(http.Dir(s.dir)))
@@ -144,7 +148,7 @@ func (s *site) complete(build int64, names ...string) {
 	// The change was seen a settle window ago, as in reloadd: the browser's
 	// "received" is then > 0 even when the message arrives within the
 	// millisecond it was sent (Date.now() has whole milliseconds).
-	msg := hub.BuildComplete{Type: hub.TypeBuildComplete, Build: build, Paths: []string{}, URLs: []string{},
+	msg := hub.BuildComplete{Build: build, Paths: []string{}, URLs: []string{},
 		ChangedAt: time.Now().Add(-10 * time.Millisecond).UnixMilli()}
 	cssOnly := len(names) > 0
 	for _, n := range names {
@@ -153,8 +157,7 @@ func (s *site) complete(build int64, names ...string) {
 		cssOnly = cssOnly && strings.HasSuffix(n, ".css")
 	}
 	msg.CSSOnly = cssOnly
-	s.hub.SetBuild(build)
-	if _, err := s.hub.Broadcast(msg); err != nil {
+	if _, err := s.hub.Complete(msg); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -358,13 +361,13 @@ func TestBuildFailureShowsOverlayUntilSuccess(t *testing.T) {
 	mark(t, ctx)
 
 	// A build that takes a while shows the indicator.
-	s.hub.Broadcast(hub.BuildStart{Type: hub.TypeBuildStart, Build: 1})
+	s.hub.Start(1, nil)
 	testenv.WaitJS(t, ctx, `!!document.getElementById("reloadd-indicator") &&
 		document.getElementById("reloadd-indicator").shadowRoot.textContent === "rebuilding\u2026"`)
 
 	// It fails: the output shows as text, never as HTML.
 	output := "main.go:3:1: syntax error\n<b>not bold</b><img src=x onerror=window.pwned=1>"
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 1, ExitCode: 2, Output: output})
+	s.hub.Failed(hub.BuildFailed{Build: 1, ExitCode: 2, Output: output})
 	testenv.WaitJS(t, ctx, overlayText+`.includes("<b>not bold</b>") && !document.getElementById("reloadd-indicator")`)
 	if got := eval[string](t, ctx, overlayText); !strings.Contains(got, "build 1 failed (exit 2)") || !strings.Contains(got, output) {
 		t.Errorf("overlay text %q", got)
@@ -377,7 +380,7 @@ func TestBuildFailureShowsOverlayUntilSuccess(t *testing.T) {
 	eval[bool](t, ctx, `document.getElementById("reloadd-overlay").shadowRoot.querySelector("button").click(), true`)
 	testenv.WaitJS(t, ctx, `!document.getElementById("reloadd-overlay")`)
 	// …or with Escape, typed for real.
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 2, ExitCode: 1, Output: "still broken"})
+	s.hub.Failed(hub.BuildFailed{Build: 2, ExitCode: 1, Output: "still broken"})
 	testenv.WaitJS(t, ctx, overlayText+`.includes("still broken")`)
 	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Escape)); err != nil {
 		t.Fatal(err)
@@ -385,7 +388,7 @@ func TestBuildFailureShowsOverlayUntilSuccess(t *testing.T) {
 	testenv.WaitJS(t, ctx, `!document.getElementById("reloadd-overlay")`)
 
 	// A page loaded while the build is broken shows why.
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 3, ExitCode: 1, Output: "broken at load"})
+	s.hub.Failed(hub.BuildFailed{Build: 3, ExitCode: 1, Output: "broken at load"})
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ type Options struct {
 // New returns the handler for all of reloadd's HTTP routes.
 func New(opts Options) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+ClientPath, serveClient)
+	mux.Handle("GET "+ClientPath, js.Handler())
 	if opts.WS != nil {
 		mux.Handle(WSPath, opts.WS)
 	}
@@ -56,17 +56,20 @@ func New(opts Options) http.Handler {
 	return mux
 }
 
-func serveClient(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Type", "text/javascript; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.Write(js.Client)
-}
-
-// ScriptTag returns the element injected into HTML: the client, stamped with
-// the epoch and build the page is served at, so that a page that misses a
-// build between being served and connecting still reloads.
+// ScriptTag returns the element injected into HTML: the client at its
+// versioned URL (ClientPath?v=js.Version, cached by the browser), async so
+// that it never holds up parsing, and stamped with the epoch and build the
+// page is served at, so that a page that misses a build between being
+// served and connecting still reloads.
+//
+// Async rather than defer: an async script runs as soon as it is there —
+// from the cache that is at once, while the parser is still at work — so
+// the client connects as early as it can; a deferred one would wait for
+// the whole document to be parsed, which for a long or streamed page is
+// long after its first paint. The client reads the stamp from
+// document.currentScript, which async classic scripts have, and the load
+// event still waits for it, so its timing report is unchanged.
 func ScriptTag(epoch string, build int64) []byte {
-	return fmt.Appendf(nil, `<script src="%s" data-epoch="%s" data-build="%d"></script>`,
-		ClientPath, html.EscapeString(epoch), build)
+	return fmt.Appendf(nil, `<script src="%s?%s=%s" async data-epoch="%s" data-build="%d"></script>`,
+		ClientPath, js.VersionQuery, js.Version, html.EscapeString(epoch), build)
 }

@@ -19,7 +19,7 @@ import (
 // announceStart tells browsers a build started (they show a badge when it
 // takes a while).
 func (d *daemon) announceStart(o *outcome) {
-	d.hub.Broadcast(hub.BuildStart{Type: hub.TypeBuildStart, Build: o.id, Paths: o.paths})
+	d.hub.Start(o.id, o.paths)
 }
 
 // announce tells browsers, the terminal and the status what a build came
@@ -36,9 +36,8 @@ func (d *daemon) announce(o *outcome) {
 	switch {
 	case o.res.OK:
 		urls, cssOnly := d.siteURLs(o.paths)
-		d.hub.SetBuild(o.id)
-		n, _ := d.hub.Broadcast(hub.BuildComplete{
-			Type: hub.TypeBuildComplete, Build: o.id, Paths: o.paths, URLs: urls,
+		n, _ := d.hub.Complete(hub.BuildComplete{
+			Build: o.id, Paths: o.paths, URLs: urls,
 			CSSOnly: cssOnly, ChangedAt: o.changedAt.UnixMilli(),
 		})
 		rec.Clients = n
@@ -64,7 +63,7 @@ func (d *daemon) announce(o *outcome) {
 		if o.res.Err != nil {
 			reason = o.res.Err.Error()
 		}
-		n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: o.id, ExitCode: o.res.ExitCode, Output: o.output})
+		n, _ := d.hub.Failed(hub.BuildFailed{Build: o.id, ExitCode: o.res.ExitCode, Output: o.output})
 		rec.Clients = n
 		fields["exit_code"] = o.res.ExitCode
 		fields["error"] = reason
@@ -85,7 +84,7 @@ func (d *daemon) announceAppExit(ex build.Exit) {
 	d.appOut.flush()
 	why := "the app exited (" + ex.Reason + ")"
 	id := d.hub.Build()
-	n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
+	n, _ := d.hub.Failed(hub.BuildFailed{Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
 	d.out.event("app_exited", fmt.Sprintf("app  %s; it restarts after the next successful build  %s", why, count(n, "client", "clients")),
 		map[string]any{"build": id, "exit_code": ex.ExitCode, "reason": ex.Reason, "clients": n})
 }
