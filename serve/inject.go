@@ -27,7 +27,10 @@ const ClientPath = "/_reloadd/client.js"
 // injectHead). Tags count as a parser sees them: not inside comments,
 // attribute values, the text of <script>, <style>, <title> and the other
 // raw-text elements, or a <template>; and not as a prefix of a longer name
-// (</header> is not </head>).
+// (</header> is not </head>). Text outside tags, which ends a head for
+// the parser too, is not looked for: a document of text without markup
+// gets the client at its end, and a byte-order mark or a stray word never
+// puts it before a <meta charset>.
 //
 // A document that already loads the client (it contains ClientPath
 // anywhere) is returned unchanged. Inject never modifies html in place.
