@@ -24,6 +24,7 @@ import (
 
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/internal/testenv"
+	"github.com/reloadd/reloadd/js"
 	"github.com/reloadd/reloadd/serve"
 )
 
@@ -111,7 +112,13 @@ func (s *site) start(epoch string, build int64) {
 	if s.extra != nil {
 		s.extra(mux, h)
 	}
-	mux.Handle("/", serve.New(serve.Options{Site: siteHandler, WS: h}))
+	// The routes of cmd/reloadd's table that the client uses, behind the
+	// test's own (extra) routes, which take precedence.
+	routes := http.NewServeMux()
+	routes.Handle("GET "+serve.ClientPath, js.Handler())
+	routes.Handle(serve.WSPath, h)
+	routes.Handle("/", siteHandler)
+	mux.Handle("/", routes)
 	addr := s.addr
 	if addr == "" {
 		addr = "127.0.0.1:0"

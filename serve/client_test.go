@@ -13,9 +13,9 @@ import (
 
 // TestClientRouteIsTheOneHandler: /_reloadd/client.js was served by a
 // second copy of the handler that lacked X-Content-Type-Options: nosniff
-// (issue 14). serve.New now mounts js.Handler, the one /livereload.js uses.
+// (issue 14). the route table mounts js.Handler, the one /livereload.js uses.
 func TestClientRouteIsTheOneHandler(t *testing.T) {
-	srv := httptest.NewServer(New(Options{}))
+	srv := httptest.NewServer(testMux(nil))
 	defer srv.Close()
 	for _, url := range []string{ClientPath, ClientPath + "?v=" + js.Version} {
 		resp, err := http.Get(srv.URL + url)

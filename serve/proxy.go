@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/internal/hostpolicy"
 )
 
 // The proxy lives in three files: this one proxies (requests, responses,
@@ -374,7 +374,7 @@ func (p *Proxy) isApp(u *url.URL) bool {
 // a loopback name or address, or the unspecified address (0.0.0.0, [::]),
 // which connects locally.
 func isLocalName(name string) bool {
-	if hub.IsLoopbackName(name) {
+	if hostpolicy.IsLoopbackName(name) {
 		return true
 	}
 	ip := net.ParseIP(strings.Trim(name, "[]"))

@@ -53,7 +53,7 @@ func newProxyEnv(t *testing.T, upstream string, opts ProxyOptions) *proxyEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Options{Site: p}))
+	srv := httptest.NewServer(testMux(p))
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 8}
 	env := &proxyEnv{
 		p: p, srv: srv, host: srv.Listener.Addr().String(), log: lb,

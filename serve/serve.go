@@ -1,60 +1,22 @@
-// Package serve is reloadd's HTTP side: the /_reloadd/ routes (client,
-// WebSocket, status) and, for everything else, either a static file server
-// or a reverse proxy, both injecting the client <script> into HTML.
+// Package serve is reloadd's HTTP content: a static file server ([Static])
+// or a reverse proxy to the -run app ([Proxy]), both injecting the client
+// <script> into HTML, and the Host check ([HostCheck]). The route table
+// that puts them together with the hub and the status is cmd/reloadd's
+// (routes.go); the paths reloadd owns are named here.
 package serve
 
 import (
-	"encoding/json"
 	"fmt"
 	"html"
-	"net/http"
 
 	"github.com/reloadd/reloadd/js"
 )
 
-// Routes reloadd owns.
+// Paths reloadd owns besides ClientPath and UpstreamPath.
 const (
 	WSPath     = "/_reloadd/ws"
 	StatusPath = "/_reloadd/status"
 )
-
-// Options configure [New].
-type Options struct {
-	// Site serves everything outside /_reloadd/: a [Static] or a [Proxy].
-	// A *Proxy also gets UpstreamPath.
-	Site http.Handler
-	// WS serves the WebSocket at WSPath (a *hub.Hub).
-	WS http.Handler
-	// Status returns the value encoded as JSON at StatusPath.
-	Status func() any
-}
-
-// New returns the handler for all of reloadd's HTTP routes.
-func New(opts Options) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET "+ClientPath, js.Handler())
-	if opts.WS != nil {
-		mux.Handle(WSPath, opts.WS)
-	}
-	if opts.Status != nil {
-		mux.HandleFunc("GET "+StatusPath, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(opts.Status()); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-			}
-		})
-	}
-	if p, ok := opts.Site.(*Proxy); ok && p != nil {
-		mux.HandleFunc("GET "+UpstreamPath, p.ServeProbe)
-	}
-	if opts.Site != nil {
-		mux.Handle("/", opts.Site)
-	}
-	return mux
-}
 
 // ScriptTag returns the element injected into HTML: the client at its
 // versioned URL (ClientPath?v=js.Version, cached by the browser), async so

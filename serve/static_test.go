@@ -386,7 +386,7 @@ func TestStaticURITooLong(t *testing.T) {
 	}
 
 	// Over HTTP, a 900 KB URL.
-	srv := httptest.NewServer(New(Options{Site: st}))
+	srv := httptest.NewServer(testMux(st))
 	defer srv.Close()
 	code, _, _, _ := rawGet(t, srv.Listener.Addr().String(), "/"+strings.Repeat("%41", 300_000))
 	if code != http.StatusRequestURITooLong {

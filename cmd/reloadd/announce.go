@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/reloadd/reloadd/build"
 	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/serve"
 )
 
 // Announcing what the build loop did: one place turns an outcome into the
@@ -55,6 +58,7 @@ func (d *daemon) announce(o *outcome) {
 			line += took + "  "
 		}
 		d.out.event("build_complete", line+count(n, "client", "clients"), fields)
+		d.checkServedDir()
 	case o.cancelled():
 		d.out.event("build_cancelled", fmt.Sprintf("build %d  %s  cancelled", o.id, what), fields)
 		return
@@ -76,6 +80,27 @@ func (d *daemon) announce(o *outcome) {
 	d.records.add(rec)
 }
 
+// checkServedDir, after the first successful build, ends reloadd when the
+// served directory that did not exist at start-up still does not: the
+// build is not the one that makes it, and serving nothing would look like
+// a broken site.
+func (d *daemon) checkServedDir() {
+	if !d.servedLater {
+		return
+	}
+	d.servedLater = false // the build loop's alone
+	st, ok := d.site.(*serve.Static)
+	if !ok {
+		return
+	}
+	if err := st.Check(); errors.Is(err, fs.ErrNotExist) {
+		select {
+		case d.fatal <- fmt.Errorf("serve %s: still missing after the first successful build (does -build write it?)", d.out.short([]string{d.served})):
+		default:
+		}
+	}
+}
+
 // announceAppExit reports a crash of the -run app: once on the terminal
 // and once to the browsers, as build_failed with its last output. The app
 // stays down until the next successful build (no restart loop that repeats
@@ -83,6 +108,7 @@ func (d *daemon) announce(o *outcome) {
 func (d *daemon) announceAppExit(ex build.Exit) {
 	d.appOut.flush()
 	why := "the app exited (" + ex.Reason + ")"
+	d.setAppState(serve.AppDown, why+"; it restarts after the next successful build")
 	id := d.hub.Build()
 	n, _ := d.hub.Failed(hub.BuildFailed{Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
 	d.out.event("app_exited", fmt.Sprintf("app  %s; it restarts after the next successful build  %s", why, count(n, "client", "clients")),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -46,7 +47,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type layout struct {
 	roots  []string // absolute watched directories
 	served string   // absolute served directory; "" with -proxy
-	filter *watcher.Filter
+	// servedLater: the served directory did not exist at start-up; the
+	// first successful build must create it.
+	servedLater bool
+	filter      *watcher.Filter
 }
 
 func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
@@ -64,7 +68,13 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 			dir = l.roots[0]
 		}
 		abs, err := rootDir(dir)
-		if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && cfg.build != "" && cfg.serve != "":
+			// The build will create it (a fresh Hugo checkout): checked
+			// after the first successful build.
+			abs, _ = filepath.Abs(dir)
+			l.servedLater = true
+		case err != nil:
 			return nil, fmt.Errorf("serve %s: %w", dir, err)
 		}
 		l.served = abs
@@ -184,6 +194,10 @@ type daemon struct {
 	// Where command output goes: the terminal, or JSON lines (stream.go).
 	buildOut, appOut *stream
 
+	// fatal ends run with an error the build loop found (the served
+	// directory still missing after the first successful build).
+	fatal chan error
+
 	records buildRecords  // the last builds, for /_reloadd/status
 	latency reloadLatency // browsers' timing reports (browser.go)
 
@@ -204,7 +218,7 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, layout: l, out: newPrinter(stdout, cfg.logFormat == "json", cwd), epoch: newEpoch()}
+	d := &daemon{cfg: cfg, layout: l, out: newPrinter(stdout, cfg.logFormat == "json", cwd), epoch: newEpoch(), fatal: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -320,6 +334,7 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err := <-srvErr:
 		fatal = fmt.Errorf("http: %w", err)
+	case fatal = <-d.fatal:
 	}
 
 	// Stop in pipeline order: no new events, no new batches, the build loop
