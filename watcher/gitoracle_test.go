@@ -25,30 +25,53 @@ type gitRepo struct {
 	env []string
 }
 
+// newGitRepo makes a scratch repository in dir; it skips the test (fails
+// it under RELOADD_CI) without git.
 func newGitRepo(t testing.TB, dir string) *gitRepo {
 	t.Helper()
-	git := testenv.Need(t, "git")
-	home := filepath.Join(dir, ".git", "home") // no configuration of this machine's user
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GIT_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "HOME="+home, "XDG_CONFIG_HOME="+home, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL="+os.DevNull, "LC_ALL=C")
-	r := &gitRepo{dir: dir, git: git, env: env}
-	if out, err := r.run(nil, "init", "-q", "--template=", dir); err != nil {
-		t.Fatalf("git init: %v\n%s", err, out)
-	}
-	if err := os.Mkdir(home, 0o755); err != nil {
+	testenv.Need(t, "git")
+	r, err := initGitRepo(dir)
+	if err != nil {
 		t.Fatal(err)
-	}
-	if out, err := r.run(nil, "-C", dir, "config", "core.ignorecase", "false"); err != nil {
-		t.Fatalf("git config: %v\n%s", err, out)
 	}
 	return r
 }
+
+// initGitRepo makes a scratch repository in dir.
+func initGitRepo(dir string) (*gitRepo, error) {
+	r, err := openGitRepo(dir)
+	if err != nil {
+		return nil, err
+	}
+	if out, err := r.run(nil, "init", "-q", "--template=", dir); err != nil {
+		return nil, fmt.Errorf("git init: %w\n%s", err, out)
+	}
+	if out, err := r.run(nil, "-C", dir, "config", "core.ignorecase", "false"); err != nil {
+		return nil, fmt.Errorf("git config: %w\n%s", err, out)
+	}
+	return r, os.MkdirAll(r.home(), 0o755)
+}
+
+// openGitRepo returns the scratch repository initGitRepo made in dir.
+func openGitRepo(dir string) (*gitRepo, error) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		return nil, err
+	}
+	r := &gitRepo{dir: dir, git: git}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			r.env = append(r.env, kv)
+		}
+	}
+	r.env = append(r.env, "HOME="+r.home(), "XDG_CONFIG_HOME="+r.home(), "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL="+os.DevNull, "LC_ALL=C")
+	return r, nil
+}
+
+// home is the repository's own $HOME: no configuration of this machine's
+// user applies.
+func (r *gitRepo) home() string { return filepath.Join(r.dir, ".git", "home") }
 
 func (r *gitRepo) run(stdin []byte, args ...string) ([]byte, error) {
 	cmd := exec.Command(r.git, args...)

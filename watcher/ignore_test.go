@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/reloadd/reloadd/internal/testenv"
 )
 
 // gitignoreTable is what .gitignore files mean, row by row: each row is a
@@ -225,14 +227,18 @@ func TestGitignoreSymlinkNotFollowed(t *testing.T) {
 	}
 }
 
-// fuzzRepo is the scratch repository a fuzzing process shares between
+// fuzzRepo is the scratch repository a test process shares between fuzz
 // inputs (git init per input would cost more than the check); each input
-// gets a directory of its own in it.
+// gets a directory of its own in it. When fuzzing, TestMain makes one for
+// all the worker processes (fuzzRepoEnv names it) and removes it at the end.
 var fuzzRepo struct {
 	once sync.Once
 	repo *gitRepo
+	err  error
 	n    atomic.Int64
 }
+
+const fuzzRepoEnv = "RELOADD_GITIGNORE_FUZZ_REPO"
 
 // FuzzGitignore compares the Filter with `git check-ignore` on generated
 // .gitignore files (one at the top, one in the directory "a") and paths.
@@ -263,18 +269,27 @@ func FuzzGitignore(f *testing.F) {
 		if len(top)+len(sub)+len(pathList) > 1024 {
 			t.Skip("keep inputs small: each is judged by a git process")
 		}
+		testenv.Need(t, "git")
 		fuzzRepo.once.Do(func() {
-			dir, err := os.MkdirTemp("", "reloadd-gitignore-fuzz-")
-			if err != nil {
-				t.Fatal(err)
+			if dir := os.Getenv(fuzzRepoEnv); dir != "" {
+				fuzzRepo.repo, fuzzRepo.err = openGitRepo(dir)
+				return
 			}
-			fuzzRepo.repo = newGitRepo(t, dir)
+			dir, err := os.MkdirTemp("", "reloadd-gitignore-")
+			if err != nil {
+				fuzzRepo.err = err
+				return
+			}
+			fuzzRepo.repo, fuzzRepo.err = initGitRepo(dir)
+			if fuzzRepo.repo == nil {
+				os.RemoveAll(dir)
+			}
 		})
-		repo := fuzzRepo.repo
-		if repo == nil {
-			t.Fatal("no scratch repository")
+		if fuzzRepo.err != nil {
+			t.Fatal(fuzzRepo.err)
 		}
-		base := fmt.Sprintf("i%d", fuzzRepo.n.Add(1))
+		repo := fuzzRepo.repo
+		base := fmt.Sprintf("p%d-%d", os.Getpid(), fuzzRepo.n.Add(1))
 		t.Cleanup(func() { os.RemoveAll(filepath.Join(repo.dir, base)) })
 
 		tr := ignoreTree{files: map[string]string{base: top, base + "/a": sub}}

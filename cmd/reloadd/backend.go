@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/reloadd/reloadd/watcher"
 	"github.com/reloadd/reloadd/watcher/auto"
 )
 
@@ -12,11 +11,7 @@ import (
 // with -watch auto the one that mount needs (see watcher/auto), and prints
 // one line per mount saying which and why.
 func (d *daemon) newBackend() (*auto.Watcher, error) {
-	w, err := auto.New(d.roots, auto.Options{
-		Options:      watcher.Options{Filter: d.filter},
-		Mode:         auto.Mode(d.cfg.watch),
-		PollInterval: d.cfg.pollInterval,
-	})
+	w, err := auto.New(d.roots, d.watchOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -33,12 +33,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.check {
-		return check(cfg, stdout)
-	}
 	d, err := newDaemon(cfg, stdout)
 	if err != nil {
 		return err
+	}
+	if cfg.check {
+		return d.check(stdout)
 	}
 	return d.run(ctx)
 }
