@@ -32,6 +32,16 @@ import (
 // A pattern git can never match (an unclosed class, an unknown POSIX
 // class, a trailing backslash) is reported as an error rather than kept as
 // a rule that matches nothing.
+//
+// Where a Filter differs from git on purpose (the tests compare only the
+// .gitignore part): it adds DefaultIgnores and editor noise; rules given
+// with Filter.Add beat a .gitignore's at the same directory; KeepVisible
+// turns .gitignore rules off in a tree; it reads the .gitignore files at and
+// below the watched directories only (not those above, nor .git/info/exclude
+// or core.excludesFile); it has no index, so a tracked file a .gitignore
+// names is ignored too; it matches case-sensitively everywhere (git follows
+// core.ignorecase, true on macOS's and Windows's usual filesystems); and it
+// reads the first MiB of a .gitignore (git skips files over 100 MiB).
 
 // A pattern is one compiled gitignore line.
 type pattern struct {
