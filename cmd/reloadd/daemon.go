@@ -79,7 +79,10 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 		}
 		l.served = abs
 	}
-	l.filter = watcher.DefaultFilter()
+	// The default ignores (.git, node_modules, ...) apply below each
+	// watched directory, not above it: a directory watched inside
+	// node_modules (a linked package) is watched.
+	l.filter = watcher.NewFilter(true)
 	l.filter.SetIgnoreFiles(cfg.gitignore)
 	if cfg.build == "" && l.served != "" {
 		// Without -build, what is served is often output that git ignores,
@@ -89,6 +92,9 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 	}
 	own := ownOutputFiles(stdout)
 	for _, r := range l.roots {
+		if err := l.filter.Add(r, watcher.DefaultIgnores...); err != nil {
+			return nil, err
+		}
 		if err := l.filter.Add(r, cfg.ignores...); err != nil {
 			return nil, usagef("-ignore: %v", err)
 		}
@@ -230,11 +236,7 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 	}
 	d.closers = append(d.closers, d.ln)
 
-	if d.watch, err = auto.New(d.roots, auto.Options{
-		Options:      watcher.Options{Filter: d.filter},
-		Mode:         auto.Mode(cfg.watch),
-		PollInterval: cfg.pollInterval,
-	}); err != nil {
+	if d.watch, err = auto.New(d.roots, d.watchOptions(cfg)); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.watch)
