@@ -31,8 +31,7 @@ func check(cfg *config, stdout io.Writer) error {
 	tw.Flush()
 	for _, r := range d.roots {
 		if !slices.ContainsFunc(plan, func(c auto.Choice) bool { return c.Path == r }) {
-			fmt.Fprintf(stdout, "\n%s lies inside a directory the ignore rules leave out (%v): nothing in it is watched\n",
-				r, watcher.DefaultIgnores)
+			fmt.Fprintf(stdout, "\n%s: the ignore rules leave it out: nothing in it is watched\n", r)
 		}
 	}
 	l := auto.InotifyLimits()
