@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/reloadd/reloadd/forward"
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/js"
 	"github.com/reloadd/reloadd/serve"
@@ -34,6 +35,7 @@ func (d *daemon) handler(site http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(hub.LiveReloadPath, d.hub.LiveReload())
 	mux.Handle("GET /livereload.js", js.Handler())
+	mux.Handle(forward.Path, d.agentEndpoint())
 	mux.Handle("/", serve.New(serve.Options{Site: site, WS: d.hub, Status: d.status}))
 	return serve.HostCheck(mux, d.cfg.addr, d.cfg.allowHosts)
 }

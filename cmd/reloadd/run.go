@@ -19,6 +19,7 @@ import (
 
 	"github.com/reloadd/reloadd/build"
 	"github.com/reloadd/reloadd/debounce"
+	"github.com/reloadd/reloadd/forward"
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/serve"
 	"github.com/reloadd/reloadd/watcher"
@@ -29,6 +30,9 @@ import (
 // cancelled and everything has stopped, a *usageError for a bad command
 // line, or another error for a fatal problem.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "forward" {
+		return runForward(ctx, args[1:], stdout, stderr) // the host agent (forward.go)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -60,8 +64,9 @@ type daemon struct {
 	buildOut, appOut *stream
 
 	mu     sync.Mutex
-	builds []buildRecord // the last few builds, newest last; never nil
-	watch  *auto.Watcher // set by newBackend
+	builds []buildRecord   // the last few builds, newest last; never nil
+	watch  *auto.Watcher   // set by newBackend
+	agents *forward.Server // the agent endpoint (agent.go)
 
 	latency reloadLatency // browsers' timing reports (browser.go)
 }
@@ -256,6 +261,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 	// Stop in pipeline order: no new events, no new batches, the build loop
 	// (which cancels a running build through ctx), then the browsers.
+	d.closeAgents()
 	w.Close()
 	<-errsDone
 	q.Close()

@@ -72,6 +72,9 @@ type MountStatus struct {
 	PolledFiles   int      `json:"polled_files"`
 	UnwatchedDirs []string `json:"unwatched_dirs"`
 	Switched      bool     `json:"switched,omitempty"`
+	// Agent describes the host agent serving the mount; set while and only
+	// while Mode is Forward (see forward.go).
+	Agent *AgentStatus `json:"agent,omitempty"`
 }
 
 // SwitchError reports that a hybrid mount was found deaf and is polled from
@@ -122,6 +125,7 @@ type mount struct {
 	limitMsg bool            // the degradation was reported
 	limitErr error           // the kernel's error from native's LimitError
 	switched bool
+	fwd      *agentState // the agent serving this polled mount (forward.go)
 }
 
 // Watcher watches trees with the right backend per mount and merges them.
@@ -163,6 +167,9 @@ func New(roots []string, opts Options) (*Watcher, error) {
 		opts.Plan = Detect
 	}
 	filter := opts.FilterOrDefault()
+	if err := filter.Add(string(filepath.Separator), CookieDir); err != nil {
+		return nil, fmt.Errorf("auto: %w", err)
+	}
 	abs := make([]string, 0, len(roots))
 	for _, r := range roots {
 		a, err := filepath.Abs(r)
@@ -657,6 +664,9 @@ func (w *Watcher) Mounts() []MountStatus {
 			s.Dirs = m.poller.WatchedDirs()
 			s.Files = m.poller.WatchedFiles()
 			s.PolledFiles = s.Files
+		}
+		if m.fwd != nil {
+			s.Mode, s.Agent = Forward, m.fwd.status()
 		}
 		out = append(out, s)
 	}
