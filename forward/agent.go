@@ -466,10 +466,7 @@ func (a *agent) sendManifest(conn *websocket.Conn) (int, error) {
 			}
 			return nil
 		}
-		if d.IsDir() {
-			return nil
-		}
-		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
+		if !d.IsDir() && !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
 			return nil
 		}
 		fi, err := d.Info()
@@ -480,8 +477,14 @@ func (a *agent) sendManifest(conn *websocket.Conn) (int, error) {
 		if !ok {
 			return nil
 		}
-		batch = append(batch, Entry{P: rel, S: fi.Size(), M: fi.ModTime().UnixNano()})
-		n++
+		e := Entry{P: rel, D: d.IsDir()}
+		if !e.D {
+			e.S, e.M = fi.Size(), fi.ModTime().UnixNano()
+		}
+		batch = append(batch, e)
+		if !e.D {
+			n++
+		}
 		if len(batch) == MaxEntries {
 			return flush(false)
 		}

@@ -80,6 +80,9 @@ const (
 	CodeReplaced = "replaced"
 	// CodeBusy: too many agents are connecting at once.
 	CodeBusy = "busy"
+	// CodeResync: the daemon dropped the agent to resynchronise (its
+	// poller could not keep up with the records); the agent reconnects.
+	CodeResync = "resync"
 )
 
 // Hello is the agent's first message.
@@ -134,13 +137,15 @@ type Welcome struct {
 	Visible []string `json:"visible"`
 }
 
-// Entry is one file of the agent's manifest: its path relative to DIR
-// (slash-separated, Unicode NFC), size and modification time in Unix
-// nanoseconds. H, the xxhash64 of the content in hex, may be empty.
+// Entry is one file or directory (D) of the agent's manifest: its path
+// relative to DIR (slash-separated, Unicode NFC), size and modification
+// time in Unix nanoseconds. H, the xxhash64 of the content in hex, may be
+// empty.
 type Entry struct {
 	P string `json:"p"`
-	S int64  `json:"s"`
-	M int64  `json:"m"`
+	D bool   `json:"d,omitempty"`
+	S int64  `json:"s,omitempty"`
+	M int64  `json:"m,omitempty"`
 	H string `json:"h,omitempty"`
 }
 

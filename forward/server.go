@@ -560,6 +560,9 @@ func (ss *session) ping() {
 		select {
 		case <-ss.done:
 			return
+		case <-ss.link.Lost():
+			ss.kill(Error{Type: TypeError, Code: CodeResync, Message: "reloadd could not keep up with the changes and polls in full again; reconnect to resynchronise"})
+			return
 		case <-t.C:
 			if ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
 				return
@@ -607,7 +610,7 @@ func (ss *session) loop() string {
 				return ss.fail(CodeProtocol, "manifest too large").Error()
 			}
 			for _, e := range m.Entries {
-				p, err := ss.resolve(e.P)
+				p, err := ss.resolveRel(e.P)
 				if err != nil {
 					return ss.fail(CodeProtocol, "manifest: %v", err).Error()
 				}
@@ -615,7 +618,7 @@ func (ss *session) loop() string {
 				if err != nil {
 					return ss.fail(CodeProtocol, "manifest: %v", err).Error()
 				}
-				manifest = append(manifest, auto.ManifestEntry{Path: p, Size: e.S, MTime: e.M, Hash: h, HasHash: ok})
+				manifest = append(manifest, auto.ManifestEntry{Path: p, Dir: e.D, Size: e.S, MTime: e.M, Hash: h, HasHash: ok})
 			}
 			if m.Done {
 				ss.link.Reconcile(manifest)
@@ -687,13 +690,22 @@ func (ss *session) throttle(n int) bool {
 // than NFC (macOS's HFS+ stores NFD). The lookup goes through os.Root, so
 // it never leaves the mount.
 func (ss *session) resolve(p string) (string, error) {
+	rel, err := ss.resolveRel(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(ss.mount, filepath.FromSlash(rel)), nil
+}
+
+// resolveRel is resolve, relative to the mount and slash-separated.
+func (ss *session) resolveRel(p string) (string, error) {
 	if err := CheckPath(p); err != nil {
 		return "", err
 	}
 	if !isASCII(p) && ss.root != nil {
 		p = ss.actualName(p)
 	}
-	return filepath.Join(ss.mount, filepath.FromSlash(p)), nil
+	return p, nil
 }
 
 func isASCII(s string) bool {
@@ -713,7 +725,7 @@ func (ss *session) actualName(p string) string {
 	}
 	parts := strings.Split(p, "/")
 	dir := "."
-	for i, part := range parts {
+	for _, part := range parts {
 		cand := path.Join(dir, part)
 		if _, err := ss.root.Lstat(cand); err != nil && !isASCII(part) {
 			if f, err := ss.root.Open(dir); err == nil {
@@ -728,7 +740,6 @@ func (ss *session) actualName(p string) string {
 			}
 		}
 		dir = cand
-		_ = i
 	}
 	return dir
 }

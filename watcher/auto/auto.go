@@ -303,6 +303,9 @@ func (w *Watcher) forward(m *mount, src watcher.Watcher, isNative bool) {
 					errs = nil
 					continue
 				}
+				if w.forwardError(m, err) {
+					continue // the agent is dropped and resynchronises (forward.go)
+				}
 				var le *native.LimitError
 				if errors.As(err, &le) {
 					w.mu.Lock()
@@ -666,7 +669,7 @@ func (w *Watcher) Mounts() []MountStatus {
 			s.PolledFiles = s.Files
 		}
 		if m.fwd != nil {
-			s.Mode, s.Agent = Forward, m.fwd.status()
+			s.Mode, s.Agent = Forward, m.fwd.status(m.poller)
 		}
 		out = append(out, s)
 	}

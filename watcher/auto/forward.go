@@ -3,6 +3,7 @@ package auto
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -47,11 +48,15 @@ type AgentStatus struct {
 	Since time.Time `json:"since"`
 	// Records counts the change records received from the agent.
 	Records int64 `json:"records"`
-	// LagMS is the last measured lag of the mount behind the agent: how
-	// long after a record the mount showed the record's content (0 until a
-	// lagging record was seen); LagMaxMS the largest since Since.
+	// LagMS is the median lag of the mount behind the agent over the
+	// last records the poller confirmed: how long after a record arrived
+	// the mount showed its content; LagMaxMS the largest it has seen.
 	LagMS    float64 `json:"lag_ms"`
 	LagMaxMS float64 `json:"lag_max_ms"`
+	// Unconfirmed counts records whose content the mount never showed
+	// within the poller's wait (stale or forged records, or a mount
+	// slower than the wait).
+	Unconfirmed int64 `json:"unconfirmed"`
 }
 
 // Hint is one forwarded change, its path already confined to the mount.
@@ -64,11 +69,12 @@ type Hint struct {
 	HasHash bool
 }
 
-// ManifestEntry is one file of an agent's manifest.
+// ManifestEntry is one file or directory of an agent's manifest.
 type ManifestEntry struct {
-	Path    string // absolute, clean, inside the mount
+	Path    string // relative to the mount, slash-separated, checked
+	Dir     bool
 	Size    int64
-	MTime   int64
+	MTime   int64 // Unix ns
 	Hash    uint64
 	HasHash bool
 }
@@ -82,18 +88,21 @@ var ErrNotForwardable = errors.New("auto: not a polled mount")
 type agentState struct {
 	info  AgentInfo
 	since time.Time
+	lost  chan struct{} // closed by drop
+	once  sync.Once
 
 	mu      sync.Mutex
 	records int64
-	lag     time.Duration
-	lagMax  time.Duration
 }
 
-func (a *agentState) status() *AgentStatus {
+func (a *agentState) status(p *poll.Watcher) *AgentStatus {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return &AgentStatus{Addr: a.info.Addr, Host: a.info.Host, Dir: a.info.Dir, Since: a.since.UTC(),
-		Records: a.records, LagMS: ms(a.lag), LagMaxMS: ms(a.lagMax)}
+	s := &AgentStatus{Addr: a.info.Addr, Host: a.info.Host, Dir: a.info.Dir, Since: a.since.UTC(), Records: a.records}
+	a.mu.Unlock()
+	if p != nil {
+		s.LagMS, s.LagMaxMS, s.Unconfirmed = lagOf(p)
+	}
+	return s
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -105,6 +114,12 @@ type Link struct {
 	m  *mount
 	st *agentState
 }
+
+// Lost is closed when the mount drops the agent by itself: its poller
+// could not keep up with the hints (some were dropped, and it polls in
+// full again) or the Watcher was closed. The agent should reconnect: its
+// manifest then resynchronises the mount.
+func (l *Link) Lost() <-chan struct{} { return l.st.lost }
 
 // Forwardable returns the paths of the mounts an agent can serve now: the
 // polled ones, sorted.
@@ -143,7 +158,10 @@ func (w *Watcher) Attach(path string, info AgentInfo) (*Link, error) {
 		w.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", ErrNotForwardable, path)
 	}
-	st := &agentState{info: info, since: time.Now()}
+	st := &agentState{info: info, since: time.Now(), lost: make(chan struct{})}
+	if old := m.fwd; old != nil {
+		defer old.drop()
+	}
 	m.fwd = st
 	p := m.poller
 	w.mu.Unlock()
@@ -193,21 +211,14 @@ func (l *Link) Reconcile(es []ManifestEntry) {
 	if !ok {
 		return
 	}
+	root := l.m.choice.Path
 	keep := make([]ManifestEntry, 0, len(es))
 	for _, e := range es {
-		if within(l.m.choice.Path, e.Path) && e.Path != l.m.choice.Path && !l.m.filter.Ignored(e.Path, false) {
+		if !l.m.filter.Ignored(filepath.Join(root, filepath.FromSlash(e.Path)), e.Dir) {
 			keep = append(keep, e)
 		}
 	}
-	reconcile(p, l.m.choice.Path, keep)
-}
-
-// NoteLag records a measured lag of the mount behind the agent.
-func (l *Link) NoteLag(d time.Duration) {
-	l.st.mu.Lock()
-	defer l.st.mu.Unlock()
-	l.st.lag = d
-	l.st.lagMax = max(l.st.lagMax, d)
+	reconcile(p, root, keep)
 }
 
 // Detach ends the agent's hold: the mount is polled in full again at once,
@@ -224,6 +235,28 @@ func (l *Link) Detach() {
 	if p != nil {
 		setForwarded(p, false)
 	}
+	l.st.drop()
+}
+
+func (a *agentState) drop() { a.once.Do(func() { close(a.lost) }) }
+
+// forwardError handles an error of m's poller that concerns forwarding: an
+// overflow of hints drops the agent (the poller has left forwarded mode),
+// which then reconnects and resynchronises. It reports whether err was
+// such an error.
+func (w *Watcher) forwardError(m *mount, err error) bool {
+	if !isHintOverflow(err) {
+		return false
+	}
+	w.mu.Lock()
+	st := m.fwd
+	m.fwd = nil
+	w.mu.Unlock()
+	if st != nil {
+		st.drop()
+	}
+	w.report(err)
+	return true
 }
 
 // Attached reports whether l still holds its mount.
@@ -247,3 +280,7 @@ func hint(p *poll.Watcher, hs []Hint) {
 }
 
 func reconcile(p *poll.Watcher, root string, es []ManifestEntry) {}
+
+func lagOf(p *poll.Watcher) (p50, maxLag float64, unconfirmed int64) { return 0, 0, 0 }
+
+func isHintOverflow(err error) bool { return false }
