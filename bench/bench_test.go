@@ -89,12 +89,12 @@ func TestQuickSuite(t *testing.T) {
 			t.Errorf("figure %s: row not measured: %s", m[1], m[0])
 		}
 	}
-	for _, fig := range []string{"1", "2", "3", "4", "5", "6"} {
+	for _, fig := range []string{"1", "2", "3", "4", "5", "6", "7"} {
 		if seen[fig] == 0 {
 			t.Errorf("figure %s: no rows in the report", fig)
 		}
 	}
-	for _, want := range []string{"Machine: ", "Command: `go run ./bench -quick", "#### Scale", "#### Build queue"} {
+	for _, want := range []string{"Machine: ", "Command: `go run ./bench -quick", "#### Scale", "#### Build queue", "#### Forwarding"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
