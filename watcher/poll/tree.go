@@ -181,7 +181,7 @@ func (t *tree) lookup(path string) (di int32, name string, ok bool) {
 	best := -1
 	for ri := range t.roots {
 		r := &t.roots[ri]
-		if path == r.path || strings.HasPrefix(path, r.path+string(filepath.Separator)) || r.path == string(filepath.Separator) {
+		if inside(r.path, path) {
 			if best < 0 || len(r.path) > len(t.roots[best].path) {
 				best = ri
 			}
@@ -219,6 +219,11 @@ func (t *tree) lookup(path string) (di int32, name string, ok bool) {
 		di = c
 	}
 	return di, "", true
+}
+
+// inside reports whether path is root or lies below it.
+func inside(root, path string) bool {
+	return path == root || strings.HasPrefix(path, root+string(filepath.Separator)) || root == string(filepath.Separator)
 }
 
 func parentOf(path string) string {
