@@ -366,15 +366,25 @@ func TestContentLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.login(t, s.src)
+	r.pump(t)
 	s.waitMode(t, auto.Forward)
 	const lag = 400 * time.Millisecond
 	r.send(t, Changes{Type: TypeChanges, Records: []Record{{N: 1, P: "page.html", Op: OpWrite, S: 3, H: formatHash(xxhash.Sum64String("new"))}}})
 	time.Sleep(lag) // the share's cache: the bytes land after the record
 	writeFile(t, f, "new")
 	rec.Wait(t, []watchertest.Change{{Path: "page.html", Op: watcher.Write}})
-	rec.Sync(t)
-	if b := rec.Batches(); len(b) != 1 {
-		t.Errorf("builds = %v, want one", b)
+	// A later change, forwarded too: by the time it is built, a second
+	// build of page.html would have been.
+	writeFile(t, filepath.Join(s.src, "later.html"), "later")
+	r.send(t, Changes{Type: TypeChanges, Records: []Record{{N: 2, P: "later.html", Op: OpWrite, S: 5, H: formatHash(xxhash.Sum64String("later"))}}})
+	rec.Wait(t, []watchertest.Change{{Path: "later.html", Op: watcher.Create}, {Path: "page.html", Op: watcher.Write}})
+	if b := rec.Batches(); len(b) != 2 {
+		t.Errorf("builds = %v, want two", b)
+	}
+	// The poller waited for the bytes the record named, and says how long.
+	st := s.status(t)
+	if st.Agent == nil || st.Agent.LagMaxMS < float64(lag.Milliseconds())*0.9 || st.Agent.Unconfirmed != 0 {
+		t.Errorf("agent status %+v: want a measured lag of at least %v, nothing unconfirmed", st.Agent, lag)
 	}
 }
 
@@ -533,8 +543,14 @@ func TestRecordsAreConfined(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.login(t, s.src)
+	r.pump(t)
 	r.send(t, Changes{Type: TypeChanges, Records: []Record{{N: 1, P: "out/secret.txt", Op: OpWrite, S: 6, H: formatHash(xxhash.Sum64String("secret"))}}})
-	rec.Sync(t)
+	// The poller looks for the path through its index (which holds "out"
+	// as a symlink, never followed) until its wait ends, then gives up.
+	testenv.Eventually(t, "the record to end unconfirmed", func() bool {
+		st := s.status(t)
+		return st.Agent != nil && st.Agent.Unconfirmed >= 1
+	})
 	if got := rec.Changes(); len(got) != 0 {
 		t.Errorf("a record through a symlink was built: %v", got)
 	}

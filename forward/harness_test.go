@@ -286,6 +286,22 @@ func (r *rawAgent) recv(t testing.TB, want string, v any) error {
 	return readAs(r.c, want, v)
 }
 
+// pump reads in the background until the connection ends, so pings are
+// answered (a connection that never reads is given up as silent).
+func (r *rawAgent) pump(t testing.TB) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.c.SetReadDeadline(time.Time{})
+		for {
+			if _, _, err := r.c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { r.c.Close(); <-done })
+}
+
 // closed waits until the daemon closes the connection and returns the
 // error message it sent first, if any.
 func (r *rawAgent) closed(t testing.TB) string {

@@ -218,7 +218,9 @@ func (l *Link) Reconcile(es []ManifestEntry) {
 			keep = append(keep, e)
 		}
 	}
-	reconcile(p, root, keep)
+	if err := reconcile(p, root, keep); err != nil {
+		l.w.report(fmt.Errorf("auto: %s: %w", root, err))
+	}
 }
 
 // Detach ends the agent's hold: the mount is polled in full again at once,
@@ -265,22 +267,29 @@ func (l *Link) Attached() bool {
 	return ok
 }
 
-// The poller's side, until watcher/poll has Hint, Reconcile and
-// SetForwarded (the poll work of this round): a hint makes the path hot,
-// so it is checked within one poll interval.
+// The poller's side (watcher/poll's hint.go).
 
-func setForwarded(p *poll.Watcher, on bool) {}
+func setForwarded(p *poll.Watcher, on bool) { p.SetForwarded(on) }
 
 func hint(p *poll.Watcher, hs []Hint) {
-	paths := make([]string, len(hs))
+	out := make([]poll.Hint, len(hs))
 	for i, h := range hs {
-		paths[i] = h.Path
+		out[i] = poll.Hint{Path: h.Path, Remove: h.Remove, Size: h.Size, Hash: h.Hash, HasHash: h.HasHash}
 	}
-	p.MarkHot(paths...)
+	p.Hint(out...)
 }
 
-func reconcile(p *poll.Watcher, root string, es []ManifestEntry) {}
+func reconcile(p *poll.Watcher, root string, es []ManifestEntry) error {
+	out := make([]poll.ManifestEntry, len(es))
+	for i, e := range es {
+		out[i] = poll.ManifestEntry{Path: e.Path, Dir: e.Dir, Size: e.Size, MTime: e.MTime, Hash: e.Hash, HasHash: e.HasHash}
+	}
+	return p.Reconcile(root, out)
+}
 
-func lagOf(p *poll.Watcher) (p50, maxLag float64, unconfirmed int64) { return 0, 0, 0 }
+func lagOf(p *poll.Watcher) (p50, maxLag float64, unconfirmed int64) {
+	st := p.HintStats()
+	return ms(st.LagP50), ms(st.LagMax), st.Unconfirmed
+}
 
-func isHintOverflow(err error) bool { return false }
+func isHintOverflow(err error) bool { return errors.Is(err, poll.ErrHintOverflow) }
