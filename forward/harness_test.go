@@ -168,6 +168,13 @@ func (s *share) start(t *testing.T, o shareOpts) *share {
 		t.Fatalf("the mount is not polled: %+v", ms)
 	}
 	s.w = w
+	return s.serve(t, o)
+}
+
+// serve starts the endpoint for s.w.
+func (s *share) serve(t *testing.T, o shareOpts) *share {
+	t.Helper()
+	w := s.w
 	s.srv = NewServer(ServerOptions{Target: w, Token: o.token, Epoch: "test", GitIgnore: true, Print: s.lines.print})
 	mux := http.NewServeMux()
 	mux.Handle(Path, s.srv)
