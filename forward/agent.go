@@ -591,6 +591,12 @@ func (a *agent) startPipe(wel Welcome) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range w.Mounts() {
+		if m.Mode == auto.Poll {
+			a.print("warning", fmt.Sprintf("reloadd forward: warning: %s is on %s, which this machine must poll (%s): run reloadd forward where the files are stored (the host), not through a share",
+				m.Path, m.FSType, m.Reason), map[string]any{"path": m.Path, "fstype": m.FSType})
+		}
+	}
 	p := &pipeline{filter: f, w: w, q: debounce.New(w.Events(), debounce.Options{Settle: a.opts.Settle}),
 		done: make(chan struct{}), errs: make(chan struct{})}
 	go func() {

@@ -157,11 +157,15 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	var all []*session
 	for ss := range s.sessions {
-		ss.kill(Error{Type: TypeError, Code: "shutdown", Message: "reloadd is shutting down"})
+		all = append(all, ss)
 	}
 	cookies := s.cookies
 	s.mu.Unlock()
+	for _, ss := range all {
+		ss.kill(Error{Type: TypeError, Code: "shutdown", Message: "reloadd is shutting down"})
+	}
 	s.wg.Wait()
 	for m, fc := range cookies {
 		if fc.err == nil {
@@ -283,14 +287,20 @@ func (ss *session) write(v any) error {
 	return ss.conn.WriteJSON(v)
 }
 
-// kill ends the connection from another goroutine with e.
+// kill ends the connection from another goroutine with e. The message is
+// sent only if no other write is under way (one stuck on a peer that does
+// not read must not hold up a shutdown).
 func (ss *session) kill(e Error) {
 	ss.killMu.Lock()
 	if ss.killed == nil {
 		ss.killed = &e
 	}
 	ss.killMu.Unlock()
-	ss.write(e)
+	if ss.wmu.TryLock() {
+		ss.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		ss.conn.WriteJSON(e)
+		ss.wmu.Unlock()
+	}
 	ss.conn.Close()
 }
 
