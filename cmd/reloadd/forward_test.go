@@ -240,3 +240,53 @@ func TestForwardFlags(t *testing.T) {
 		t.Errorf("bad flag: exit %d", code)
 	}
 }
+
+// TestForwardSeveralDirs: one agent process, two shared folders, each
+// served over its own connection.
+func TestForwardSeveralDirs(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("FUSE mounts are tested on Linux")
+	}
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	must(t, err)
+	var srcs, mnts []string
+	for _, n := range []string{"a", "b"} {
+		src, mnt := filepath.Join(base, "src-"+n), filepath.Join(base, "mnt-"+n)
+		must(t, os.Mkdir(src, 0o755))
+		must(t, os.Mkdir(mnt, 0o755))
+		must(t, os.WriteFile(filepath.Join(src, n+".html"), page(n), 0o644))
+		testenv.Bindfs(t, src, mnt)
+		srcs, mnts = append(srcs, src), append(mnts, mnt)
+	}
+	addr := testenv.FreeAddr(t)
+	d := startDaemon(t, addr, append([]string{"-serve", mnts[0]}, mnts...)...)
+	var out, errOut testenv.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"forward", "-to", "http://" + addr}, srcs...), &out, &errOut) }()
+	testenv.Eventually(t, "both folders forwarded", func() bool {
+		st := d.status(t)
+		n := 0
+		for _, m := range st["mounts"].([]any) {
+			if m.(map[string]any)["mode"] == "forward" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	c := d.dial(t)
+	readType(t, c, "hello")
+	must(t, os.WriteFile(filepath.Join(srcs[1], "b.html"), page("b2"), 0o644))
+	done2 := readType(t, c, "build_complete")
+	if paths := done2["paths"].([]any); !slices.Equal(paths, []any{filepath.Join(mnts[1], "b.html")}) {
+		t.Errorf("paths = %v", paths)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("forward: %v", err)
+	}
+	if n := strings.Count(out.String(), "reloadd forward: forwarding"); n != 2 {
+		t.Errorf("%d connect lines:\n%s", n, out.String())
+	}
+	d.stop(t)
+}
