@@ -112,11 +112,13 @@ func (s *suite) fig7(ctx context.Context) {
 			setup: fmt.Sprintf("%s files on bindfs, agent connected", thousands(n)), panel: panelScale, label: fmt.Sprintf("forwarded, %s files, never-touched", thousands(n))})
 		back := s.rep.addLatency(&latencyRow{fig: figForward, figure: "agent back → changes made while it was down built (new file + in-place change)",
 			setup: fmt.Sprintf("%s files on bindfs; from the agent's exec", thousands(n))})
+		backConn := s.rep.addLatency(&latencyRow{fig: figForward, figure: "agent back → changes made while it was down built (new file + in-place change)",
+			setup: fmt.Sprintf("%s files on bindfs; from the agent's connect line", thousands(n))})
 		frow := &forwardRow{files: n}
 		s.rep.forward = append(s.rep.forward, frow)
 		s.progress("figure 7: %s files", thousands(n))
-		if err := s.forwardTree(ctx, n, idle, cold, back, frow); err != nil {
-			s.fail(figForward, err, cold, back)
+		if err := s.forwardTree(ctx, n, idle, cold, back, backConn, frow); err != nil {
+			s.fail(figForward, err, cold, back, backConn)
 			if frow.na == "" {
 				frow.na = naReason(err)
 			}
@@ -151,6 +153,7 @@ func (s *suite) forwardSmall(ctx context.Context, row *latencyRow) error {
 	}
 	defer c.close()
 	dups := 0
+	var missNotes []string
 	for i := range s.cfg.warmup + s.cfg.trials {
 		if err := sleepCtx(ctx, gap(gapMin, gapSpan)); err != nil {
 			return err
@@ -159,6 +162,12 @@ func (s *suite) forwardSmall(ctx context.Context, row *latencyRow) error {
 		lat, err := c.writeAndAwait(ctx, filepath.Join(src, "index.html"), fmt.Appendf(nil, "<h1>%d %d</h1>\n", i, rand.Int()), trialLimit)
 		if errors.Is(err, errMissed) {
 			row.missed++
+			mode := "?"
+			if st, err := d.status(); err == nil && len(st.Mounts) == 1 {
+				mode = st.Mounts[0].Mode
+			}
+			missNotes = append(missNotes, fmt.Sprintf("trial %d missed in mode %s", i, mode))
+			s.progress("figure 7: trial %d missed (mode %s); daemon:\n%s\nagent:\n%s", i, mode, d.log.tail(), a.log.tail())
 			continue
 		}
 		if err != nil {
@@ -173,10 +182,13 @@ func (s *suite) forwardSmall(ctx context.Context, row *latencyRow) error {
 	}
 	dups += c.pending("build_complete")
 	row.note = fmt.Sprintf("%d duplicate builds (a second build_complete for one save); reloadd's default 10 ms settle window", dups)
+	for _, n := range missNotes {
+		row.note = joinNotes(row.note, n)
+	}
 	return nil
 }
 
-func (s *suite) forwardTree(ctx context.Context, n int, idle time.Duration, cold, back *latencyRow, frow *forwardRow) error {
+func (s *suite) forwardTree(ctx context.Context, n int, idle time.Duration, cold, back, backConn *latencyRow, frow *forwardRow) error {
 	base, err := tempDir("reloadd-bench-fwd-")
 	if err != nil {
 		return err
@@ -303,6 +315,7 @@ func (s *suite) forwardTree(ctx context.Context, n int, idle time.Duration, cold
 		if a, err = startAgent(ctx, s.bin, d.addr, src); err != nil {
 			return err
 		}
+		t1 := time.Now() // the agent's connect line has been read
 		want := map[string]bool{mntPath(src, mnt, created): true, mntPath(src, mnt, changed): true}
 		var last time.Time
 		wctx, cancel := context.WithTimeout(ctx, coldLimit)
@@ -324,8 +337,10 @@ func (s *suite) forwardTree(ctx context.Context, n int, idle time.Duration, cold
 			continue
 		}
 		back.samples = append(back.samples, max(last.Sub(t0), 0))
+		backConn.samples = append(backConn.samples, max(last.Sub(t1), 0))
 	}
 	back.note = "includes the agent's start-up (its watcher's baseline, the manifest); 0 when polling found both before the agent was back"
+	backConn.note = "from when the harness read the agent's connect line (printed after its manifest was sent)"
 	return nil
 }
 
