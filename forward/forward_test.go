@@ -44,6 +44,11 @@ func conformance(t *testing.T, sshfs bool, keep func(name string) bool) {
 		a := startAgent(t, s.url(), root, AgentOptions{})
 		a.connected(t, 1)
 		s.waitMode(t, auto.Forward)
+		// The suite's contract: a file rewritten with the same bytes is
+		// known unchanged once the factory returns.
+		if !s.w.WaitHashed(testenv.WaitLimit) {
+			t.Fatal("the daemon's poller never hashed its baseline")
+		}
 		return translate(s.w, s.mnt, root)
 	}, cases)
 }
@@ -401,7 +406,7 @@ func TestChangesWhileApartAreBuiltOnce(t *testing.T) {
 	rec := watchertest.Record(t, s.w, s.mnt, watchertest.Settle)
 	a.stop(t)
 	s.waitMode(t, auto.Poll)
-	writeFile(t, filepath.Join(s.src, "d1/new.txt"), "new")
+	writeAtomic(t, filepath.Join(s.src, "d1/new.txt"), "new")
 	writeFile(t, filepath.Join(s.src, "d2/f2.txt"), "changed in place")
 	os.Remove(filepath.Join(s.src, "d3/f3.txt"))
 	a = startAgent(t, s.url(), s.src, AgentOptions{})
@@ -490,7 +495,7 @@ func TestConnectionCutMidStream(t *testing.T) {
 	var want []watchertest.Change
 	for i := range 300 {
 		rel := fmt.Sprintf("d%d/f%03d.txt", i%7, i)
-		writeFile(t, filepath.Join(s.src, rel), "x")
+		writeAtomic(t, filepath.Join(s.src, rel), "x")
 		want = append(want, watchertest.Change{Path: rel, Op: watcher.Create})
 		if i == 150 {
 			p.cut()

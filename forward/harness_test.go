@@ -364,6 +364,24 @@ func writeFile(t testing.TB, p, data string) {
 	}
 }
 
+// writeAtomic makes p appear (or change) with data at once: written to
+// p+"~" (editor noise, ignored) and renamed over p. A file created and then
+// written in place may be seen, by the agent and the daemon alike, empty
+// first and written later: two true changes, two builds when they are
+// seen apart.
+func writeAtomic(t testing.TB, p, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p+"~", []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+"~", p); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // eventsOf collects the verified events of w (debounced as reloadd does)
 // into builds.
 type builds struct {

@@ -34,7 +34,7 @@ func TestCheckout5000(t *testing.T) {
 		var want []watchertest.Change
 		for i := range 5000 {
 			rel := fmt.Sprintf("pkg%02d/sub%d/file%04d.go", i%40, i%3, i)
-			writeFile(t, filepath.Join(s.src, rel), step.data)
+			writeAtomic(t, filepath.Join(s.src, rel), step.data)
 			want = append(want, watchertest.Change{Path: rel, Op: step.op})
 		}
 		rec.Wait(t, want)

@@ -267,6 +267,50 @@ func (l *Link) Attached() bool {
 	return ok
 }
 
+// WaitHashed waits until the poller of every polled mount holds a content
+// hash for every file of its index (what its baseline had no time to hash
+// is hashed in the background), or until timeout; it reports whether they
+// all do. Until then a hint for a file without a hash counts as a change
+// (nothing can prove otherwise), so a rewrite with the same bytes is
+// built. Tests and benchmarks use it, as WaitWarmed; reloadd does not.
+func (w *Watcher) WaitHashed(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.RLock()
+		type polled struct {
+			p    *poll.Watcher
+			root string
+		}
+		var ps []polled
+		for _, m := range w.mounts {
+			if m.choice.Mode == Poll && m.poller != nil {
+				ps = append(ps, polled{m.poller, m.choice.Path})
+			}
+		}
+		w.mu.RUnlock()
+		all := true
+		for _, x := range ps {
+			es, err := x.p.Manifest(x.root)
+			if err != nil {
+				return false
+			}
+			for _, e := range es {
+				if !e.Dir && !e.HasHash {
+					all = false
+					break
+				}
+			}
+		}
+		if all {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // The poller's side (watcher/poll's hint.go).
 
 func setForwarded(p *poll.Watcher, on bool) { p.SetForwarded(on) }
