@@ -301,7 +301,7 @@ func TestCommandLine(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"-figures", "7"},
+		{"-figures", "8"},
 		{"-figures", "x"},
 		{"-url", "http://127.0.0.1:1/"},
 		{"-trials", "0"},
