@@ -25,8 +25,9 @@ type fstat struct {
 }
 
 // fileSystem is everything the index needs from the filesystem. The real
-// one is osFS; the table tests use an in-memory fake, which keeps the diff
-// logic (tree.go) a pure function of "what was there" and "what is there".
+// one is osFS; the table tests use an in-memory fake, so that the diff
+// logic (tree.go, rescan.go, judge.go) can be tested on "what was there"
+// and "what is there" without a disk.
 type fileSystem interface {
 	// stat stats path; follow says whether a final symlink is followed
 	// (only for roots).
