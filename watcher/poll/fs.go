@@ -92,7 +92,17 @@ func (o *osFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
 		}
 		return xxhash.Sum64String(target), true, nil
 	}
-	sum, _, ok, err := watcher.HashFile(path, o.limit)
+	if !o.force {
+		sum, _, ok, err := watcher.HashFile(path, o.limit)
+		return sum, ok, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	refreshSize(f)
+	sum, _, ok, err := watcher.HashReader(f, o.limit)
 	return sum, ok, err
 }
 
