@@ -56,6 +56,7 @@ type report struct {
 	latency []*latencyRow
 	scale   []*scaleRow
 	bursts  []*burstRow
+	forward []*forwardRow
 
 	missing []string // tools a figure needed and did not find
 	errs    []error  // figures that failed
@@ -138,6 +139,21 @@ func (r *report) markdown(w io.Writer) {
 			b := slices.Sorted(slices.Values(row.builds))
 			p("| `%s` | %d | %d | %d / %d / %d | 2 | %d of %d | %s |\n", row.script, len(b), row.saves,
 				b[0], b[len(b)/2], b[len(b)-1], row.allSeen, len(b), cell(row.note))
+		}
+		p("\n%s\n\n", r.stamp())
+	}
+	if len(r.forward) > 0 {
+		p("#### Forwarding: idle cost with `reloadd forward` connected (figure %d)\n\n", figForward)
+		p("| files | agent ready (exec → connected) | daemon idle CPU, %% of one core | agent idle CPU, %% of one core | agent RSS | agent peak RSS | daemon RSS | notes |\n")
+		p("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, row := range r.forward {
+			if row.na != "" || row.idle == 0 {
+				p("| %s | %s | | | | | | %s |\n", thousands(row.files), cell(orDefault(row.na, "not measured")), cell(row.note))
+				continue
+			}
+			p("| %s | %s s | %.2f %% over %.0f s | %.2f %% | %s MiB | %s MiB | %s MiB | %s |\n", thousands(row.files), secs(row.ready),
+				100*row.daemonCPU.Seconds()/row.idle.Seconds(), row.idle.Seconds(), 100*row.agentCPU.Seconds()/row.idle.Seconds(),
+				mib(row.agentMem.rss), mib(row.agentMem.hwm), mib(row.daemonMem.rss), cell(row.note))
 		}
 		p("\n%s\n\n", r.stamp())
 	}
