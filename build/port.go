@@ -45,7 +45,7 @@ func (e *PortInUseError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "something already accepts connections at %s", e.Addr)
 	if len(e.Holders) == 0 {
-		b.WriteString(" (a process this reloadd did not start; stop it, or give the app another port)")
+		b.WriteString(" (which process could not be told: another user's, in a container, or not on this machine); stop it, or give the app another port")
 		return b.String()
 	}
 	b.WriteString(": ")

@@ -165,18 +165,23 @@ func parseSocketLink(link string) (uint64, bool) {
 	return n, err == nil
 }
 
-// commandLine returns pid's command line with its arguments separated by
-// spaces, at most maxCommand bytes, or its name when it has none.
+// commandLine returns pid's command line (see formatCommandLine), or its
+// name when it has none (a kernel thread, a zombie).
 func commandLine(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err == nil {
-		b = bytes.TrimRight(b, "\x00")
-	}
-	if len(b) == 0 {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if len(bytes.TrimRight(b, "\x00")) == 0 {
 		b, _ = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
 		b = bytes.TrimSpace(b)
 	}
-	s := strings.ReplaceAll(string(b), "\x00", " ")
+	return formatCommandLine(b)
+}
+
+// formatCommandLine turns the NUL-separated arguments of
+// /proc/PID/cmdline into one line for the terminal: arguments separated by
+// spaces, at most maxCommand bytes, quoted Go-style if it holds anything
+// unprintable (a terminal escape in an argument is not passed through).
+func formatCommandLine(raw []byte) string {
+	s := strings.ReplaceAll(string(bytes.TrimRight(raw, "\x00")), "\x00", " ")
 	if len(s) > maxCommand {
 		cut := maxCommand
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -185,7 +190,7 @@ func commandLine(pid int) string {
 		s = s[:cut] + "…"
 	}
 	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		s = strconv.Quote(s) // no raw control bytes on the terminal
+		s = strconv.Quote(s)
 	}
 	return s
 }
