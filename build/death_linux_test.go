@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reloadd/reloadd/internal/testenv"
 )
 
@@ -165,6 +167,34 @@ func TestSupervisorOutlivesTheThreadThatStartedIt(t *testing.T) {
 	assertAlive(t, pids...)
 	if b, err := os.ReadFile(marker); err == nil {
 		t.Errorf("the app got SIGTERM (%q) although reloadd lives", b)
+	}
+}
+
+// TestSupervisorIgnoresTheThreadWhileIdle: the same, with the supervisor
+// idle between two apps when the thread ends; its report of the signal
+// waits in the socket, and the next Start must read past it.
+func TestSupervisorIgnoresTheThreadWhileIdle(t *testing.T) {
+	a, _ := newTestApp(t, `exec sleep 1007`)
+	onDoomedThread(func() {
+		if err := a.Start(); err != nil {
+			t.Error(err)
+		}
+		a.Stop()
+	})
+	testenv.Eventually(t, "the supervisor's report to wait in the socket", func() bool {
+		n := 0
+		rc, err := a.sup.conn.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+		return n > 0
+	})
+	if err := a.Start(); err != nil {
+		t.Fatalf("Start after the report: %v", err)
+	}
+	if !testenv.Alive(a.Pid()) || a.cur.ignored.Load() != 1 {
+		t.Errorf("app %d alive %v, signals ignored %d, want running and 1", a.Pid(), testenv.Alive(a.Pid()), a.cur.ignored.Load())
 	}
 }
 

@@ -349,3 +349,48 @@ func TestGraceOrDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildDirect puts the implementation used where there is no
+// supervisor (macOS, the BSDs, Windows; Linux without /proc) through its
+// paces here: results, a leftover in the group killed after the grace
+// period, a cancel that stops the group.
+func TestBuildDirect(t *testing.T) {
+	direct := func(t *testing.T, opts Options) *Runner {
+		r := newRunner(t, opts)
+		r.direct = true
+		return r
+	}
+	t.Run("results", func(t *testing.T) {
+		res := direct(t, Options{Command: "echo bad; exit 3"}).Build(context.Background(), nil)
+		if res.OK || res.ExitCode != 3 || res.Output != "bad\n" || res.Err != nil {
+			t.Errorf("result = %+v", res)
+		}
+		res = direct(t, Options{Command: "kill -KILL $$"}).Build(context.Background(), nil)
+		if res.ExitCode != -1 || res.Err == nil || !strings.Contains(res.Err.Error(), "signal: killed") {
+			t.Errorf("result = %+v", res)
+		}
+	})
+	t.Run("leftovers in the group", func(t *testing.T) {
+		pidfile := filepath.Join(t.TempDir(), "pids")
+		res := direct(t, Options{Command: `(trap '' TERM; exec sleep 60) & echo $$ $! > ` + pidfile, Grace: testGrace}).Build(context.Background(), nil)
+		if !res.OK {
+			t.Fatalf("result = %+v", res)
+		}
+		pids := testenv.ReadPids(t, pidfile, 2)
+		// Direct, Build returns once the group has been sent SIGKILL.
+		testenv.WaitGone(t, pids[0], pids...)
+	})
+	t.Run("cancel", func(t *testing.T) {
+		pidfile := filepath.Join(t.TempDir(), "pids")
+		r := direct(t, Options{Command: `trap '' TERM; sleep 60 & echo $$ $! > ` + pidfile + `; wait`, Grace: testGrace})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan Result, 1)
+		go func() { done <- r.Build(ctx, nil) }()
+		pids := testenv.ReadPids(t, pidfile, 2)
+		cancel()
+		if res := <-done; !errors.Is(res.Err, ErrCancelled) {
+			t.Errorf("result = %+v, want cancelled", res)
+		}
+		testenv.WaitGone(t, pids[0], pids...)
+	})
+}

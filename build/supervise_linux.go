@@ -191,12 +191,20 @@ func (l *link) run(spec procSpec) (*proc, error) {
 		outR.Close()
 		return nil, fmt.Errorf("%w (%v)", errLinkDied, err)
 	}
-	line, err := l.r.ReadString('\n')
-	if err != nil {
-		outR.Close()
-		return nil, l.died()
+	var line, verb, arg string
+	ignored := int32(0)
+	for {
+		line, err = l.r.ReadString('\n')
+		if err != nil {
+			outR.Close()
+			return nil, l.died()
+		}
+		verb, arg, _ = strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		if verb != "ignored" { // reported while it was idle
+			break
+		}
+		ignored++
 	}
-	verb, arg, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
 	pid, perr := strconv.Atoi(arg)
 	switch {
 	case verb == "pid" && perr == nil:
@@ -209,6 +217,7 @@ func (l *link) run(spec procSpec) (*proc, error) {
 	}
 	p := newProc(spec)
 	p.mainPid = pid
+	p.ignored.Store(ignored)
 	var once sync.Once
 	p.stopFn = func() {
 		once.Do(func() {

@@ -169,7 +169,9 @@ func (s *supervisor) run() int {
 		case <-s.sweepC:
 			if time.Now().After(s.giveUp) {
 				pids, _ := descendants(s.self)
-				s.report("stuck %s", strings.Trim(fmt.Sprint(pids), "[]"))
+				list := strings.Trim(fmt.Sprint(pids), "[]")
+				fmt.Fprintf(os.Stderr, "reloadd: processes %s did not end %v after SIGKILL (blocked in the kernel, on a hung network filesystem?); leaving them\n", list, unkillableWait)
+				s.report("stuck %s", list)
 				return 3
 			}
 			s.signalAll(syscall.SIGKILL)
