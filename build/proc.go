@@ -35,6 +35,7 @@ type proc struct {
 	code  int    // its exit status, -1 if it was killed by a signal
 	why   string // "exit status 3", "signal: killed"
 	err   error  // why the status is not known, or an error other than the exit
+	endAt time.Time // when the end of the main process was learnt (benchmarks)
 
 	// stop ends the command (see [proc.stop]); set by the implementation.
 	stopFn func()

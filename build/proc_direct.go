@@ -55,6 +55,7 @@ func startDirect(spec procSpec) (*proc, error) {
 func (p *proc) waitDirect(cmd *exec.Cmd, pr *os.File, grace time.Duration) {
 	defer close(p.exited)
 	err := cmd.Wait()
+	p.endAt = time.Now()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		p.err = err

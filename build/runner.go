@@ -100,6 +100,8 @@ type Runner struct {
 	direct bool  // bypass the supervisor (benchmarks)
 	sup    *link // the supervisor process, started by the first Build
 	prev   *proc // the last build, whose leftovers may still be stopping
+
+	afterExit time.Duration // from the shell's exit to Build's return, last build (benchmarks)
 }
 
 // New returns a runner.
@@ -175,6 +177,7 @@ func (r *Runner) Build(ctx context.Context, changed []string) Result {
 		}
 	}
 	res := Result{Output: p.tail.String(), Duration: time.Since(start), ExitCode: p.exitCode()}
+	r.afterExit = time.Since(p.endAt)
 	switch {
 	case stopped && errors.Is(context.Cause(ctx), ErrTimeout):
 		res.Err = fmt.Errorf("%w after %v", ErrTimeout, r.opts.Timeout)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -269,6 +270,7 @@ func (p *proc) waitSupervised(l *link, outR *os.File) {
 			if exited {
 				continue
 			}
+			p.endAt = time.Now()
 			p.known, p.code, p.why = parseExit(arg)
 			if !p.known {
 				p.err = fmt.Errorf("supervisor: bad report %q", line)
