@@ -31,10 +31,10 @@ type proc struct {
 	copied   chan struct{} // closed by copy
 
 	// Set by the waiter before exited is closed.
-	known bool   // the main process's status is known
-	code  int    // its exit status, -1 if it was killed by a signal
-	why   string // "exit status 3", "signal: killed"
-	err   error  // why the status is not known, or an error other than the exit
+	known bool      // the main process's status is known
+	code  int       // its exit status, -1 if it was killed by a signal
+	why   string    // "exit status 3", "signal: killed"
+	err   error     // why the status is not known, or an error other than the exit
 	endAt time.Time // when the end of the main process was learnt (benchmarks)
 
 	// stop ends the command (see [proc.stop]); set by the implementation.
