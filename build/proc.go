@@ -3,7 +3,6 @@ package build
 import (
 	"io"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -138,11 +137,3 @@ func (p *proc) reason() string {
 
 // pid returns the shell's process id, which is also its process group id.
 func (p *proc) pid() int { return p.mainPid }
-
-// onceCloser closes a file once, from whichever goroutine gets there first.
-type onceCloser struct {
-	once sync.Once
-	f    *os.File
-}
-
-func (c *onceCloser) close() { c.once.Do(func() { c.f.Close() }) }

@@ -67,7 +67,7 @@ func TestBuildResults(t *testing.T) {
 		{name: "terminated by a signal", opts: Options{Command: "kill -TERM $$"}, code: -1, err: "signal: terminated"},
 		{name: "exit 255", opts: Options{Command: "exit 255"}, code: 255},
 		{name: "exec'd program's status", opts: Options{Command: "exec sh -c 'exit 7'"}, code: 7},
-		{name: "cannot start", opts: Options{Command: "true", Dir: filepath.Join(dir, "missing")}, code: -1, err: "start"},
+		{name: "cannot start", opts: Options{Command: "true", Dir: filepath.Join(dir, "missing")}, code: -1, err: "chdir " + filepath.Join(dir, "missing") + ": no such file or directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ package build
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -218,8 +219,8 @@ func (s *supervisor) start(grace, dir, sh, command string, env []string, out int
 		},
 	})
 	if err != nil {
-		if dir != "" {
-			s.report("err fork/exec %s in %s: %v", sh, dir, err)
+		if _, serr := os.Stat(dir); dir != "" && serr != nil {
+			s.report("err chdir %s: %v", dir, unwrapPathError(serr))
 		} else {
 			s.report("err fork/exec %s: %v", sh, err)
 		}
@@ -227,6 +228,16 @@ func (s *supervisor) start(grace, dir, sh, command string, env []string, out int
 	}
 	s.busy, s.main, s.grace = true, pid, g
 	s.report("pid %d", pid)
+}
+
+// unwrapPathError keeps the reason of a *PathError, whose path the caller
+// names already.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // idle forgets the command that just ended.
