@@ -57,11 +57,7 @@ func TestCommandsDieWithReloadd(t *testing.T) {
 				}
 				m := startMini(t, app, build, grace)
 				pids := testenv.ReadPids(t, pidfile, familyPids)
-				t.Cleanup(func() {
-					for _, p := range pids {
-						syscall.Kill(p, syscall.SIGKILL)
-					}
-				})
+				t.Cleanup(func() { killAll(t, pids) })
 				assertAlive(t, pids...)
 
 				code := m.signal(t, sig)
@@ -98,6 +94,7 @@ func TestAppStopsEveryDescendant(t *testing.T) {
 		t.Fatal(err)
 	}
 	pids := testenv.ReadPids(t, pidfile, familyPids)
+	t.Cleanup(func() { killAll(t, pids) })
 	assertAlive(t, pids...)
 	a.Stop()
 	for _, p := range pids[2:] { // the shell and the supervisor are reaped by now
@@ -117,6 +114,7 @@ func TestAppStopsEveryDescendant(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := testenv.ReadPids(t, pidfile, familyPids)
+	t.Cleanup(func() { killAll(t, again) })
 	if again[1] != pids[1] {
 		t.Errorf("second app's supervisor is %d, want the first one, %d", again[1], pids[1])
 	}
@@ -138,6 +136,7 @@ func TestAppLeftoversStopWhenItExits(t *testing.T) {
 		t.Errorf("exit = %+v", ex)
 	}
 	pid := testenv.ReadPids(t, pidfile, 1)[0]
+	t.Cleanup(func() { killAll(t, []int{pid}) })
 	testenv.WaitGone(t, 0, pid)
 }
 
@@ -248,6 +247,20 @@ func TestSupervisorKilledFromOutside(t *testing.T) {
 	again := testenv.ReadPids(t, pidfile, 4)
 	if again[3] == pids[1] || !testenv.Alive(again[2]) {
 		t.Errorf("second start: pids %v (first %v)", again[2:], pids)
+	}
+}
+
+// killAll kills pids if t failed, so that a failed test leaves nothing
+// running. A passing test has seen them gone, and their pids may since
+// have been reused by processes that are none of its business.
+func killAll(t *testing.T, pids []int) {
+	if !t.Failed() {
+		return
+	}
+	for _, p := range pids {
+		if testenv.Alive(p) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
 	}
 }
 

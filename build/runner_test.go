@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -229,7 +228,7 @@ func TestBuildStopsDetachedDaemons(t *testing.T) {
 			res := r.Build(context.Background(), nil)
 			took := time.Since(start)
 			pids := testenv.ReadPids(t, pidfile, 1)
-			t.Cleanup(func() { syscall.Kill(pids[0], syscall.SIGKILL) })
+			t.Cleanup(func() { killAll(t, pids) })
 			if !res.OK || res.Output != "done\n" {
 				t.Errorf("result = %+v", res)
 			}
