@@ -57,7 +57,8 @@ type Options struct {
 	// Grace is the SIGTERM-to-SIGKILL delay; 0 means DefaultGrace, NoGrace
 	// none.
 	Grace time.Duration
-	// Timeout kills a build that runs longer; 0 means none.
+	// Timeout kills a build whose command runs longer (counted from its
+	// start); 0 means none.
 	Timeout time.Duration
 	// TailSize is how much output Result.Output keeps; 0 means
 	// DefaultTailSize.
@@ -142,11 +143,6 @@ func (r *Runner) Build(ctx context.Context, changed []string) Result {
 	if ctx.Err() != nil {
 		return Result{ExitCode: -1, Err: ErrCancelled}
 	}
-	if r.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, r.opts.Timeout, ErrTimeout)
-		defer cancel()
-	}
 	env, cleanup, err := changedEnv(changed)
 	if err != nil {
 		return Result{ExitCode: -1, Duration: time.Since(start), Err: fmt.Errorf("build: %w", err)}
@@ -165,6 +161,13 @@ func (r *Runner) Build(ctx context.Context, changed []string) Result {
 		return Result{ExitCode: -1, Duration: time.Since(start), Err: fmt.Errorf("build: start %q: %w", r.opts.Command, err)}
 	}
 	r.prev = p
+	if r.opts.Timeout > 0 {
+		// From the command's start: the first build's start includes the
+		// supervisor's, which is no part of the command's time.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, r.opts.Timeout, ErrTimeout)
+		defer cancel()
+	}
 	stopped := false
 	select {
 	case <-p.exited:
