@@ -286,8 +286,15 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 		Grace:   grace,
 		Timeout: cfg.buildTimeout,
 	})
+	d.closers = append(d.closers, d.runner)
 	if cfg.run != "" {
-		d.app = build.NewApp(build.AppOptions{Command: cfg.run, Output: d.appOut, Grace: grace})
+		opts := build.AppOptions{Command: cfg.run, Output: d.appOut, Grace: grace}
+		if cfg.proxy != nil {
+			// Something else listening on the app's port would answer the
+			// readiness probe, and the browser would get its pages.
+			opts.CheckAddr = proxyDialAddr(cfg.proxy)
+		}
+		d.app = build.NewApp(opts)
 	}
 	settle := cfg.debounce
 	if settle == 0 {
