@@ -30,6 +30,13 @@ const (
 	// could not describe, for example after an event-queue overflow. Look at
 	// the whole subtree again.
 	Rescan
+	// Complete: the writer is done with Path. It comes with Write when a
+	// file open for writing was closed (Linux: IN_CLOSE_WRITE), and with
+	// Create when a file was renamed into place, whole (IN_MOVED_TO). It
+	// is a hint for the debounce, which can hand a batch out early once
+	// every file in it is complete; backends that cannot tell never set
+	// it, and batches never carry it.
+	Complete
 )
 
 var opNames = []struct {
@@ -37,7 +44,7 @@ var opNames = []struct {
 	name string
 }{
 	{Create, "CREATE"}, {Write, "WRITE"}, {Remove, "REMOVE"},
-	{Rename, "RENAME"}, {Chmod, "CHMOD"}, {Rescan, "RESCAN"},
+	{Rename, "RENAME"}, {Chmod, "CHMOD"}, {Rescan, "RESCAN"}, {Complete, "COMPLETE"},
 }
 
 // Has reports whether o contains any operation in h.

@@ -214,7 +214,7 @@ func TestOverflowRescans(t *testing.T) {
 	if !ok {
 		t.Skip("no /proc/sys/fs/inotify/max_queued_events")
 	}
-	n := queued + 3*eventBuffer + 4096 + queued/4 // kernel queue, both channels, fsnotify's read buffer, margin
+	n := queued + eventBuffer + readBuf/16 + queued/4 // kernel queue, the Events channel, a read's worth, margin
 	if n > 200_000 {
 		t.Skipf("max_queued_events is %d: overflowing it takes too many files for a unit test", queued)
 	}

@@ -1,0 +1,188 @@
+//go:build linux
+
+package native
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reloadd/reloadd/internal/testenv"
+	"github.com/reloadd/reloadd/watcher"
+	"github.com/reloadd/reloadd/watcher/watchertest"
+)
+
+// The mount tests mount real tmpfs filesystems. They run in a child
+// process (this test binary, re-executed) in its own user and mount
+// namespaces, so the machine's mount table never changes and a failed test
+// leaves no mount behind.
+const mountChildEnv = "RELOADD_NATIVE_MOUNT_CHILD" // the directory the child works in
+
+func TestUnmountedRoot(t *testing.T) {
+	testenv.InMountNamespace(t, "^TestUnmountedRootChild$", mountChildEnv+"="+t.TempDir())
+}
+
+func TestUnmountedSubdirectory(t *testing.T) {
+	testenv.InMountNamespace(t, "^TestUnmountedSubdirectoryChild$", mountChildEnv+"="+t.TempDir())
+}
+
+// mountChild returns the child's directory, or skips when not re-executed.
+func mountChild(t *testing.T) string {
+	dir := os.Getenv(mountChildEnv)
+	if dir == "" {
+		t.Skip("runs in a mount namespace, as the child of the test without Child")
+	}
+	return dir
+}
+
+func mountTmpfs(t *testing.T, dir string) {
+	t.Helper()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v", dir, err)
+	}
+}
+
+func unmount(t *testing.T, dir string) {
+	t.Helper()
+	if err := unix.Unmount(dir, 0); err != nil {
+		t.Fatalf("umount %s: %v", dir, err)
+	}
+}
+
+// waitRootError waits for a *RootError about dir with the given change.
+func waitRootError(t *testing.T, rec *watchertest.Recorder, dir string, change RootChange) {
+	t.Helper()
+	waitErr(t, rec, "a RootError "+(&RootError{Root: dir, Change: change}).Error(), func(err error) bool {
+		var re *RootError
+		return errors.As(err, &re) && re.Root == dir && re.Change == change
+	})
+}
+
+// countRootErrors counts the *RootErrors about dir with the given change.
+func countRootErrors(rec *watchertest.Recorder, dir string, change RootChange) int {
+	n := 0
+	for _, err := range rec.Errors() {
+		var re *RootError
+		if errors.As(err, &re) && re.Root == dir && re.Change == change {
+			n++
+		}
+	}
+	return n
+}
+
+// The reproduction: a tmpfs watched at its mount point, unmounted
+// (the directory underneath shows), written to, mounted again, written to
+// twice. Every step must build, be reported once, and leave the root
+// watched.
+func TestUnmountedRootChild(t *testing.T) {
+	mnt := filepath.Join(mountChild(t), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mountTmpfs(t, mnt)
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	watchertest.MakeTree(t, mnt, map[string]string{"a.html": "a", "sub/b.html": "b"})
+	w := start(t, mnt, watcher.Options{}).(*Watcher)
+	rec := watchertest.Record(t, w, mnt, watchertest.Settle)
+	ch := func(op watcher.Op, paths ...string) []watchertest.Change {
+		var out []watchertest.Change
+		for _, p := range paths {
+			out = append(out, watchertest.Change{Path: p, Op: op})
+		}
+		return out
+	}
+
+	write(t, filepath.Join(mnt, "a.html"), "a2")
+	rec.Wait(t, ch(watcher.Write, "a.html"))
+	rec.Reset()
+
+	// Unmounted: the files are gone from the path, which is the (empty)
+	// directory underneath now, watched.
+	unmount(t, mnt)
+	rec.Wait(t, ch(watcher.Remove, "a.html", "sub/b.html"))
+	waitRootError(t, rec, mnt, RootUnmounted)
+	if n := w.WatchedDirs(); n != 1 {
+		t.Errorf("after the unmount: %d watched directories, want 1 (the directory underneath)", n)
+	}
+	rec.Reset()
+	write(t, filepath.Join(mnt, "under.html"), "u")
+	rec.Wait(t, ch(watcher.Create, "under.html"))
+	rec.Reset()
+
+	// Mounted again (a new, empty tmpfs): noticed by the root check, the
+	// file underneath is hidden, and writes build again.
+	mountTmpfs(t, mnt)
+	write(t, filepath.Join(mnt, "new.html"), "n1")
+	rec.Wait(t, append(ch(watcher.Remove, "under.html"), ch(watcher.Create, "new.html")...))
+	waitRootError(t, rec, mnt, RootMounted)
+	rec.Reset()
+	write(t, filepath.Join(mnt, "new.html"), "n2")
+	rec.Wait(t, ch(watcher.Write, "new.html"))
+	rec.Reset()
+	write(t, filepath.Join(mnt, "d/deep.html"), "d")
+	rec.Wait(t, ch(watcher.Create, "d/deep.html"))
+	rec.Sync(t)
+	if n := w.WatchedDirs(); n != 2 {
+		t.Errorf("after the remount: %d watched directories, want 2", n)
+	}
+
+	// A filesystem mounted over the live one (no unmount in between).
+	rec.Reset()
+	mountTmpfs(t, mnt)
+	rec.Wait(t, ch(watcher.Remove, "new.html", "d/deep.html"))
+	waitRootError(t, rec, mnt, RootMounted)
+	rec.Reset()
+	write(t, filepath.Join(mnt, "top.html"), "t")
+	rec.Wait(t, ch(watcher.Create, "top.html"))
+	rec.Reset()
+	unmount(t, mnt) // back to the second tmpfs
+	rec.Wait(t, append(ch(watcher.Remove, "top.html"), ch(watcher.Create, "new.html", "d/deep.html")...))
+	rec.Sync(t)
+
+	for _, c := range []RootChange{RootUnmounted, RootMounted} {
+		if n := countRootErrors(rec, mnt, c); n != 2 {
+			t.Errorf("%d reports %q, want 2 (one per unmount or mount)", n, (&RootError{Root: mnt, Change: c}).Error())
+		}
+	}
+	for _, err := range rec.Errors() {
+		var re *RootError
+		if !errors.As(err, &re) {
+			t.Errorf("unexpected report: %v", err)
+		}
+	}
+}
+
+// A filesystem mounted at a directory below the root, unmounted: the
+// directory underneath is watched in its place.
+func TestUnmountedSubdirectoryChild(t *testing.T) {
+	root := filepath.Join(mountChild(t), "root")
+	sub := filepath.Join(root, "sub")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mountTmpfs(t, sub)
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	watchertest.MakeTree(t, root, map[string]string{"a.html": "a", "sub/m.html": "m", "sub/d/n.html": "n"})
+	w := start(t, root, watcher.Options{}).(*Watcher)
+	rec := watchertest.Record(t, w, root, watchertest.Settle)
+	unmount(t, sub)
+	rec.Wait(t, []watchertest.Change{{Path: "sub/d/n.html", Op: watcher.Remove}, {Path: "sub/m.html", Op: watcher.Remove}})
+	waitRootError(t, rec, sub, RootUnmounted)
+	rec.Reset()
+	write(t, filepath.Join(sub, "u.html"), "u")
+	write(t, filepath.Join(root, "a.html"), "a2")
+	rec.Wait(t, []watchertest.Change{{Path: "a.html", Op: watcher.Write}, {Path: "sub/u.html", Op: watcher.Create}})
+	rec.Sync(t)
+	if n := w.WatchedDirs(); n != 2 {
+		t.Errorf("%d watched directories, want 2 (root, sub)", n)
+	}
+	if n := countRootErrors(rec, sub, RootUnmounted); n != 1 {
+		t.Errorf("unmount reported %d times, want once", n)
+	}
+	if errs := rec.Errors(); len(errs) != 1 {
+		t.Errorf("reports %v, want only the unmount", errs)
+	}
+}
