@@ -32,9 +32,13 @@
 //
 // # Roots
 //
-// A root removed or moved away waits for its return under a sentinel
-// watch on its nearest existing ancestor (names created, removed and
-// renamed only). Every [rootCheckEvery] the worker also compares the directory
+// Besides its tree, the watcher watches each root's parent directory (a
+// sentinel: names created, removed and renamed only). Through it a root
+// removed or moved away is noticed even while another process holds the
+// old directory open (the kernel reports the directory's own deletion only
+// once the last descriptor is closed), and a root created again is seen at
+// once. A root gone with its parent waits under its nearest existing
+// ancestor. Every [rootCheckEvery] the worker also compares the directory
 // at each root's path with the one it watches (device and inode): that is
 // how a filesystem mounted over a root, or mounted again after an unmount,
 // is noticed, since mounting makes no inotify event. Each of these is

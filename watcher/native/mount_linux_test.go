@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -185,4 +186,98 @@ func TestUnmountedSubdirectoryChild(t *testing.T) {
 	if errs := rec.Errors(); len(errs) != 1 {
 		t.Errorf("reports %v, want only the unmount", errs)
 	}
+}
+
+// A root removed and created again while another process holds the old
+// directory open (the static server did): the kernel reports the old
+// directory's deletion only when the last descriptor closes, so only the
+// sentinel on its parent sees it go.
+func TestRootReplacedWhileHeldOpen(t *testing.T) {
+	for _, how := range []string{"removed", "renamed away"} {
+		t.Run(how, func(t *testing.T) {
+			parent := t.TempDir()
+			root := filepath.Join(parent, "site")
+			watchertest.MakeTree(t, root, map[string]string{"a.html": "a", "d/b.html": "b"})
+			w := start(t, root, watcher.Options{}).(*Watcher)
+			rec := watchertest.Record(t, w, root, watchertest.Settle)
+			held, err := os.Open(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+			if how == "removed" {
+				err = os.RemoveAll(root)
+			} else {
+				err = os.Rename(root, filepath.Join(parent, "old"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Wait(t, []watchertest.Change{{Path: "a.html", Op: watcher.Remove}, {Path: "d/b.html", Op: watcher.Remove}})
+			waitRootError(t, rec, root, RootRemoved)
+			rec.Reset()
+			write(t, filepath.Join(root, "a.html"), "a2")
+			rec.Wait(t, []watchertest.Change{{Path: "a.html", Op: watcher.Create}})
+			waitRootError(t, rec, root, RootBack)
+			rec.Reset()
+			write(t, filepath.Join(root, "a.html"), "a3")
+			write(t, filepath.Join(root, "e/c.html"), "c")
+			rec.Wait(t, []watchertest.Change{{Path: "a.html", Op: watcher.Write}, {Path: "e/c.html", Op: watcher.Create}})
+			rec.Sync(t)
+			// The old directory, still open, changes: none of it is ours.
+			if how == "renamed away" {
+				write(t, filepath.Join(parent, "old", "a.html"), "old")
+				rec.Sync(t)
+				if got := rec.Changes(); len(got) != 2 {
+					t.Errorf("changes in the old directory reported: %v", got)
+				}
+			}
+			held.Close()
+			rec.Sync(t)
+			for _, c := range []RootChange{RootRemoved, RootBack} {
+				if n := countRootErrors(rec, root, c); n != 1 {
+					t.Errorf("%q reported %d times, want once", (&RootError{Root: root, Change: c}).Error(), n)
+				}
+			}
+			if n := w.WatchedDirs(); n != 2 {
+				t.Errorf("%d watched directories, want 2 (site, site/e)", n)
+			}
+		})
+	}
+}
+
+// Removed and created again at once: one report, "replaced".
+func TestRootReplacedAtOnce(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "site")
+	watchertest.MakeTree(t, root, map[string]string{"a.html": "a"})
+	w := start(t, root, watcher.Options{}).(*Watcher)
+	rec := watchertest.Record(t, w, root, watchertest.Settle)
+	held, err := os.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	// rm -rf site && mkdir site && cp … site/, as fast as a build script.
+	tmp := filepath.Join(parent, "next")
+	watchertest.MakeTree(t, tmp, map[string]string{"a.html": "a2", "b.html": "b"})
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, root); err != nil {
+		t.Fatal(err)
+	}
+	rec.Wait(t, []watchertest.Change{{Path: "a.html", Op: watcher.Write}, {Path: "b.html", Op: watcher.Create}})
+	rec.Sync(t)
+	var changes []RootChange
+	for _, err := range rec.Errors() {
+		var re *RootError
+		if errors.As(err, &re) {
+			changes = append(changes, re.Change)
+		}
+	}
+	if !slices.Equal(changes, []RootChange{RootReplaced}) && !slices.Equal(changes, []RootChange{RootRemoved, RootBack}) {
+		t.Errorf("reports %v, want one RootReplaced (or removed, then back, if the worker looked in between)", rec.Errors())
+	}
+	_ = w
 }

@@ -219,6 +219,8 @@ func New(roots []string, opts watcher.Options) (*Watcher, error) {
 		return nil, fmt.Errorf("native: %w", err)
 	}
 	for _, r := range w.roots {
+		// The sentinel first: a root removed from now on is seen.
+		w.setSentinel(r, parentOf(r), false)
 		w.addTree(r, addRecord, &hits)
 	}
 	w.noteLimits(&hits)
@@ -917,7 +919,7 @@ func (w *Watcher) checkRoot(root string, removed bool, unmounted map[string]bool
 			change = RootReplaced // removed and back before anyone was told
 		}
 		w.report(&RootError{Root: root, Change: change})
-		w.setSentinel(root, "", false)
+		w.setSentinel(root, parentOf(root), false)
 		return w.addTree(root, addReport, nil)
 	case !present:
 		// Gone without a word from the kernel (its sentinel could not be
@@ -944,6 +946,7 @@ func (w *Watcher) checkRoot(root string, removed bool, unmounted map[string]bool
 			}
 		}
 		w.report(&RootError{Root: root, Change: change})
+		w.setSentinel(root, parentOf(root), true)
 		refresh = []string{root}
 	} else {
 		// Mount points below the root whose filesystem went away: the
