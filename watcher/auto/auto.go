@@ -643,7 +643,7 @@ func (w *Watcher) Mounts() []MountStatus {
 		s := MountStatus{Path: m.choice.Path, FSType: m.choice.FSType, Mode: m.choice.Mode, Reason: m.choice.Reason, Switched: m.switched, UnwatchedDirs: []string{}}
 		if m.native != nil {
 			s.NativeWatches = m.native.WatchedDirs()
-			s.UnwatchedDirs = m.native.Unwatched()
+			s.UnwatchedDirs = slices.Concat(m.native.Unwatched(), m.native.TooLong())
 			s.Dirs = s.NativeWatches + len(s.UnwatchedDirs)
 			s.Files = m.native.Files()
 		}

@@ -51,7 +51,10 @@
 // fs.inotify.max_user_watches. Directories that cannot be watched (ENOSPC;
 // or every directory, when no inotify instance can be created: EMFILE) are
 // reported once on Errors as a *[LimitError] and listed by
-// [Watcher.Unwatched], so a caller can poll them instead. Network and FUSE filesystems deliver no
+// [Watcher.Unwatched], so a caller can poll them instead. Paths longer than
+// PATH_MAX (4,096 bytes) cannot be watched, read or built by anyone by
+// path: they are reported once as a *[TooLongError] and their directories
+// listed by [Watcher.TooLong]. Network and FUSE filesystems deliver no
 // events for changes made on the other side; use watcher/poll or
 // watcher/auto there.
 //

@@ -155,6 +155,16 @@ func (fd fdReader) Read(p []byte) (int, error) {
 	}
 }
 
+// pathMax is the longest path the kernel takes, with its NUL: a path of
+// pathMax bytes or more fails with ENAMETOOLONG.
+const pathMax = unix.PathMax
+
+// tooLong reports whether path is too long to be used by name.
+func tooLong(path string) bool { return len(path) >= pathMax }
+
+// isTooLong reports whether err says a path was too long.
+func isTooLong(err error) bool { return errors.Is(err, unix.ENAMETOOLONG) }
+
 // dirIdent identifies a directory: its device and inode.
 type dirIdent struct{ dev, ino uint64 }
 

@@ -74,6 +74,13 @@ func hashFile(path string, limit int64) (before fileState, sum uint64, ok, stabl
 	return before, sum, ok, stateOfInfo(fi) == before, nil
 }
 
+// pathMax is unknown here (0): a path too long shows as ENAMETOOLONG.
+const pathMax = 0
+
+func tooLong(path string) bool { return false }
+
+func isTooLong(err error) bool { return errors.Is(err, syscall.ENAMETOOLONG) }
+
 // dirIdent identifies a directory, as os.SameFile does.
 type dirIdent struct{ fi fs.FileInfo }
 

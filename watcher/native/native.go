@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/reloadd/reloadd/watcher"
 )
@@ -101,6 +102,42 @@ func (e *RootError) Error() string {
 	return fmt.Sprintf("native: watched directory %s was removed; waiting for it to come back", e.Root)
 }
 
+// TooLongError reports, once per Watcher, a path below a root longer than
+// the system allows (PATH_MAX, 4,096 bytes on Linux). Nothing can open such
+// a path by name (not the watcher, nor a build), so it is not watched, nor
+// is anything below it, nor any other path that long; [Watcher.TooLong]
+// lists the directories skipped so.
+type TooLongError struct {
+	Path string
+	Max  int // the limit, in bytes with the terminating NUL; 0 if unknown
+}
+
+// Error names the path, shortened, and its length.
+func (e *TooLongError) Error() string {
+	limit := ""
+	if e.Max > 0 {
+		limit = fmt.Sprintf("; the limit is %d", e.Max)
+	}
+	return fmt.Sprintf("native: not watching %s (a path of %d bytes%s): nothing can open it by name; other paths that long are skipped too",
+		shorten(e.Path), len(e.Path), limit)
+}
+
+// shorten keeps the start and end of a long path, for messages.
+func shorten(p string) string {
+	const head, tail = 48, 40
+	if len(p) <= head+tail+3 {
+		return p
+	}
+	i, j := head, len(p)-tail
+	for i > 0 && !utf8.RuneStart(p[i]) {
+		i--
+	}
+	for j < len(p) && !utf8.RuneStart(p[j]) {
+		j++
+	}
+	return p[:i] + "…" + p[j:]
+}
+
 // Watcher watches directory trees recursively. It is safe for concurrent
 // use, except that Verify must be called from one goroutine at a time.
 type Watcher struct {
@@ -128,6 +165,8 @@ type Watcher struct {
 	rootsQueued bool                // a jobRoots is in work
 	dirs        map[string]struct{} // directories with a watch
 	unwatched   map[string]error    // directories refused a watch by a kernel limit
+	tooLong     map[string]struct{} // directories whose path is too long to watch
+	tooLongSaid bool                // the TooLongError was sent
 	gone        map[string]bool     // roots reported removed, not back yet
 	sentinel    map[string]string   // root → the ancestor watched for it ("" for none)
 	ancestors   map[string]int      // sentinel directory → how many roots it stands for
@@ -181,6 +220,7 @@ func New(roots []string, opts watcher.Options) (*Watcher, error) {
 		bell:      make(chan struct{}, 1),
 		dirs:      make(map[string]struct{}),
 		unwatched: make(map[string]error),
+		tooLong:   make(map[string]struct{}),
 		gone:      make(map[string]bool),
 		sentinel:  make(map[string]string),
 		ancestors: make(map[string]int),
@@ -254,8 +294,8 @@ func within(dir, path string) bool {
 // Events implements watcher.Watcher.
 func (w *Watcher) Events() <-chan watcher.Event { return w.events }
 
-// Errors implements watcher.Watcher. Reports include a *LimitError (once),
-// *RootError, and the kernel's queue overflow.
+// Errors implements watcher.Watcher. Reports include a *LimitError and a
+// *TooLongError (once each), *RootError, and the kernel's queue overflow.
 func (w *Watcher) Errors() <-chan error { return w.errors }
 
 // Roots returns the absolute roots being watched.
@@ -277,6 +317,15 @@ func (w *Watcher) Unwatched() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Sorted(maps.Keys(w.unwatched))
+}
+
+// TooLong returns the directories not watched because their path is longer
+// than PATH_MAX (see [TooLongError]), sorted. Nothing below them is
+// watched either, and no poller can reach them by path.
+func (w *Watcher) TooLong() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(maps.Keys(w.tooLong))
 }
 
 // Warmed is closed once every file present at New has its baseline hash
@@ -468,6 +517,9 @@ func (w *Watcher) handle(ev rawEvent) bool {
 	if !isDir {
 		_, isDir = w.unwatched[path] // refused a watch, but ours: its parent reports it
 	}
+	if !isDir {
+		_, isDir = w.tooLong[path]
+	}
 	gone := isDir && op.Has(watcher.Remove|watcher.Rename)
 	if gone {
 		// From now on the path is no directory of ours: a file created
@@ -475,11 +527,18 @@ func (w *Watcher) handle(ev rawEvent) bool {
 		// watches.
 		delete(w.dirs, path)
 		delete(w.unwatched, path)
+		delete(w.tooLong, path)
 	}
 	w.mu.Unlock()
 	root := w.rootOf(path)
 	if root == "" {
 		return true // a late event of a watch being dropped
+	}
+	if tooLong(path) {
+		if op.Has(watcher.Create) {
+			w.noteTooLong(path, ev.dir == dirYes)
+		}
+		return true
 	}
 	if op.Has(watcher.Create) && ev.dir != dirNo {
 		w.enqueue(job{jobCreated, path})
@@ -497,6 +556,21 @@ func (w *Watcher) handle(ev rawEvent) bool {
 		return true
 	}
 	return w.emit(watcher.Event{Path: path, Op: op, Time: time.Now()})
+}
+
+// noteTooLong records a path too long to watch (a directory is listed by
+// TooLong) and reports the first one.
+func (w *Watcher) noteTooLong(path string, isDir bool) {
+	w.mu.Lock()
+	if isDir {
+		w.tooLong[path] = struct{}{}
+	}
+	said := w.tooLongSaid
+	w.tooLongSaid = true
+	w.mu.Unlock()
+	if !said {
+		w.report(&TooLongError{Path: path, Max: pathMax})
+	}
 }
 
 func (w *Watcher) enqueue(j job) {
@@ -641,10 +715,17 @@ func (w *Watcher) addTree(dir string, mode addMode, hits *limitHits) bool {
 		if visited != nil {
 			visited[d] = true
 		}
+		if tooLong(d) {
+			w.noteTooLong(d, true)
+			continue
+		}
 		fresh := w.watchDir(d, mode == addRefresh, hits)
 		l := &w.list
 		if err := l.list(d, mode == addRecord); err != nil {
-			if !isGone(err) {
+			switch {
+			case isTooLong(err):
+				w.noteTooLong(d, true)
+			case !isGone(err):
 				w.report(fmt.Errorf("native: read %s: %w", d, err))
 			}
 			continue
@@ -667,6 +748,12 @@ func (w *Watcher) addTree(dir string, mode addMode, hits *limitHits) bool {
 			le := &l.ents[i]
 			name := l.names[le.off : le.off+uint32(le.nlen)]
 			p := l.join(d, name) // valid until the next join
+			if tooLong(p) {
+				if !w.filter.Match(p, le.dir) {
+					w.noteTooLong(strings.Clone(p), le.dir)
+				}
+				continue
+			}
 			if le.dir {
 				if !w.filter.Match(p, true) {
 					stack = append(stack, strings.Clone(p))
@@ -758,6 +845,8 @@ func (w *Watcher) watchDir(d string, force bool, hits *limitHits) bool {
 		w.mu.Unlock()
 		hits.dirs = append(hits.dirs, d)
 		hits.err = err
+	case isTooLong(err):
+		w.noteTooLong(d, true)
 	case isGone(err):
 	default:
 		w.report(fmt.Errorf("native: watch %s: %w", d, err))
@@ -832,6 +921,11 @@ func (w *Watcher) forget(dir string) bool {
 	for d := range w.unwatched {
 		if within(dir, d) {
 			delete(w.unwatched, d)
+		}
+	}
+	for d := range w.tooLong {
+		if within(dir, d) {
+			delete(w.tooLong, d)
 		}
 	}
 	w.mu.Unlock()
