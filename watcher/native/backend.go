@@ -15,8 +15,10 @@ import (
 type backend interface {
 	// add watches the directory path, or widens the existing watch to
 	// what kind asks for. Adding a path whose directory was replaced
-	// moves the watch to the new directory.
-	add(path string, kind watchKind) error
+	// moves the watch to the new directory. If the directory was watched
+	// under another path (renamed, and not yet forgotten there), it
+	// reports under path from now on, and add returns the other path.
+	add(path string, kind watchKind) (displaced string, err error)
 	// remove drops the watch on path, if there is one.
 	remove(path string)
 	// read blocks until the kernel has events, and appends them to evs.

@@ -26,7 +26,7 @@ func newBackend() (backend, error) {
 	return &fsnotifyBackend{w: w}, nil
 }
 
-func (b *fsnotifyBackend) add(path string, _ watchKind) error { return b.w.Add(path) }
+func (b *fsnotifyBackend) add(path string, _ watchKind) (string, error) { return "", b.w.Add(path) }
 
 func (b *fsnotifyBackend) remove(path string) { _ = b.w.Remove(path) }
 

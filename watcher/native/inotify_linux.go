@@ -60,7 +60,7 @@ func newBackend() (backend, error) {
 	}, nil
 }
 
-func (in *inotify) add(path string, kind watchKind) error {
+func (in *inotify) add(path string, kind watchKind) (displaced string, err error) {
 	mask := uint32(treeMask)
 	switch kind {
 	case watchTree:
@@ -71,7 +71,6 @@ func (in *inotify) add(path string, kind watchKind) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var wd int
-	var err error
 	for {
 		wd, err = unix.InotifyAddWatch(in.fd, path, mask)
 		if err != unix.EINTR {
@@ -79,7 +78,7 @@ func (in *inotify) add(path string, kind watchKind) error {
 		}
 	}
 	if err != nil {
-		return &os.PathError{Op: "inotify_add_watch", Path: path, Err: err}
+		return "", &os.PathError{Op: "inotify_add_watch", Path: path, Err: err}
 	}
 	w := int32(wd)
 	if old, ok := in.byPath[path]; ok && old != w {
@@ -93,10 +92,11 @@ func (in *inotify) add(path string, kind watchKind) error {
 		// The same directory under a new name (renamed, not yet
 		// forgotten): it reports under the newest.
 		delete(in.byPath, p)
+		displaced = p
 	}
 	in.byWd[w] = path
 	in.byPath[path] = w
-	return nil
+	return displaced, nil
 }
 
 func (in *inotify) remove(path string) {

@@ -549,8 +549,12 @@ func (w *Watcher) handle(ev rawEvent) bool {
 	if filepath.Base(path) == watcher.IgnoreFile && w.filter.IgnoreFiles() {
 		w.enqueue(job{jobIgnoreFile, filepath.Dir(path)})
 	}
-	if isDir || ev.dir == dirYes || path == root {
-		return true // directories are no change to build; their files are
+	if isDir || path == root {
+		// Directories with a watch are no change to build; their files
+		// are. A new directory is passed on (Verify drops it): on a hybrid
+		// mount it vouches for the files below it, which the worker lists
+		// later.
+		return true
 	}
 	if w.ignored(root, path, false) {
 		return true
@@ -819,18 +823,23 @@ func (w *Watcher) watchDir(d string, force bool, hits *limitHits) bool {
 		hits.dirs = append(hits.dirs, d)
 		return !had
 	}
-	isRoot := slices.Contains(w.roots, d)
+	var displaced string
 	var err error
-	if isRoot {
+	if slices.Contains(w.roots, d) {
 		err = w.watchRoot(d)
 	} else {
-		err = w.be.add(d, watchTree)
+		displaced, err = w.be.add(d, watchTree)
 	}
 	switch {
 	case err == nil:
 		w.mu.Lock()
 		w.dirs[d] = struct{}{}
 		delete(w.unwatched, d)
+		if displaced != "" {
+			// The directory was renamed from there before the drain knew
+			// it as ours: nothing of ours is at the old path now.
+			delete(w.dirs, displaced)
+		}
 		w.mu.Unlock()
 	case isLimit(err):
 		// Keep walking: files here still need recording or reporting, and
@@ -863,7 +872,7 @@ func (w *Watcher) watchRoot(root string) error {
 		if err != nil {
 			return err
 		}
-		if err := w.be.add(root, watchRoot); err != nil {
+		if _, err := w.be.add(root, watchRoot); err != nil {
 			return err
 		}
 		after, err := identify(root)
@@ -1094,7 +1103,7 @@ func (w *Watcher) setSentinel(root, anc string, force bool) {
 		return
 	}
 	if anc != "" && w.be != nil {
-		if err := w.be.add(anc, watchSentinel); err != nil && !isGone(err) {
+		if _, err := w.be.add(anc, watchSentinel); err != nil && !isGone(err) {
 			w.report(fmt.Errorf("native: watch %s for changes to %s: %w", anc, root, err))
 		}
 	}
