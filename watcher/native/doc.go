@@ -38,7 +38,8 @@
 // old directory open (the kernel reports the directory's own deletion only
 // once the last descriptor is closed), and a root created again is seen at
 // once. A root gone with its parent waits under its nearest existing
-// ancestor. Every [rootCheckEvery] the worker also compares the directory
+// ancestor. The sentinel costs one inotify watch per root, taken after the
+// tree's: where watches are scarce, the tree has them. Every [rootCheckEvery] the worker also compares the directory
 // at each root's path with the one it watches (device and inode): that is
 // how a filesystem mounted over a root, or mounted again after an unmount,
 // is noticed, since mounting makes no inotify event. Each of these is

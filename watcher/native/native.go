@@ -259,11 +259,15 @@ func New(roots []string, opts watcher.Options) (*Watcher, error) {
 		return nil, fmt.Errorf("native: %w", err)
 	}
 	for _, r := range w.roots {
-		// The sentinel first: a root removed from now on is seen.
-		w.setSentinel(r, parentOf(r), false)
 		w.addTree(r, addRecord, &hits)
 	}
 	w.noteLimits(&hits)
+	// The sentinels after the trees: where watches are scarce, the tree's
+	// directories have them (a root removed meanwhile, or without a
+	// sentinel, is found by the periodic root check).
+	for _, r := range w.roots {
+		w.setSentinel(r, parentOf(r), false)
+	}
 	w.warm.dirs = w.idx.dirNames()
 	w.wg.Add(2)
 	go w.drain()
@@ -1103,7 +1107,9 @@ func (w *Watcher) setSentinel(root, anc string, force bool) {
 		return
 	}
 	if anc != "" && w.be != nil {
-		if _, err := w.be.add(anc, watchSentinel); err != nil && !isGone(err) {
+		// Without it (gone, or no watch to spare), the periodic root check
+		// still notices the root's changes, a second late.
+		if _, err := w.be.add(anc, watchSentinel); err != nil && !isGone(err) && !isLimit(err) {
 			w.report(fmt.Errorf("native: watch %s for changes to %s: %w", anc, root, err))
 		}
 	}
