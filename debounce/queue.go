@@ -13,13 +13,24 @@ const (
 	// DefaultSettle is the quiet period before a batch is handed out: long
 	// enough to hold together the 3–7 events of one editor save (vim's
 	// rename dance takes well under a millisecond between steps), short
-	// enough to be invisible next to a page reload.
+	// enough to be invisible next to a page reload. A batch whose every
+	// change is complete waits only CompleteSettle (see the package
+	// documentation).
 	DefaultSettle = 10 * time.Millisecond
 	// DefaultMaxWait bounds how long a continuous stream of changes can
 	// delay a batch. A git checkout of a few thousand files finishes well
 	// within it, so it still lands as one batch.
 	DefaultMaxWait = time.Second
 )
+
+// CompleteSettle is the quiet period that ends the settle once every change
+// pending is complete (unless Options.Fixed): the kernel said the writer
+// closed the file, or renamed it into place. It holds together what is
+// already on its way when a save completes (a chmod after the close, the
+// next file of a command that writes several in one go): those follow
+// within microseconds on an idle machine, and a millisecond leaves room for
+// a busy one while keeping a save's write → build_complete near 2 ms.
+const CompleteSettle = time.Millisecond
 
 // Immediate, as Options.Settle, hands a batch out as soon as no further event
 // is already waiting (the seed article's "build at once").
@@ -52,7 +63,12 @@ func (p Policy) String() string {
 // Options configure a [Queue]. The zero value means the defaults.
 type Options struct {
 	// Settle is the quiet window; 0 means DefaultSettle, Immediate none.
+	// A batch whose every change is complete waits only CompleteSettle, or
+	// Settle if that is shorter, unless Fixed is set.
 	Settle time.Duration
+	// Fixed makes every batch wait the whole Settle window, complete or
+	// not: what a user who sets -debounce asks for.
+	Fixed bool
 	// MaxWait caps how long a batch can be held back; 0 means DefaultMaxWait.
 	MaxWait time.Duration
 	// Policy applies to changes that arrive during a build.
@@ -211,7 +227,11 @@ func (q *Queue) run() {
 			return
 		}
 		now := time.Now()
-		deadline := st.last.Add(max(q.opts.Settle, 0))
+		settle := max(q.opts.Settle, 0)
+		if !q.opts.Fixed && st.pending.complete() {
+			settle = min(settle, CompleteSettle)
+		}
+		deadline := st.last.Add(settle)
 		if limit := st.pending.first.Add(q.opts.MaxWait); limit.Before(deadline) {
 			deadline = limit
 		}

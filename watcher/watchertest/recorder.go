@@ -241,7 +241,7 @@ func (r *Recorder) Wait(t testing.TB, want []Change) {
 }
 
 // Sync returns once everything done before it has been seen and verified:
-// it writes marker files into the root one after the other and waits until
+// it puts marker files into the root one after the other and waits until
 // each is reported. Markers are never reported by the Recorder.
 func (r *Recorder) Sync(t testing.TB) {
 	t.Helper()
@@ -251,7 +251,15 @@ func (r *Recorder) Sync(t testing.TB) {
 		name := fmt.Sprintf("%s%d", markerPrefix, r.nmarkers)
 		r.markers[name] = false
 		r.mu.Unlock()
-		if err := os.WriteFile(filepath.Join(r.root, name), []byte(name), 0o644); err != nil {
+		// Written under a name every filter ignores (editor noise), then
+		// renamed into place: a file moved in whole is complete at once, so
+		// a backend that says so (see watcher.Complete) reports it without
+		// waiting for the whole settle window.
+		tmp := filepath.Join(r.root, name+"~")
+		if err := os.WriteFile(tmp, []byte(name), 0o644); err != nil {
+			t.Fatalf("sync marker: %v", err)
+		}
+		if err := os.Rename(tmp, filepath.Join(r.root, name)); err != nil {
 			t.Fatalf("sync marker: %v", err)
 		}
 		r.waitFor(t, func() bool { return r.markers[name] }, func() string { return "sync marker " + name })
