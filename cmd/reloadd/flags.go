@@ -24,6 +24,7 @@ type config struct {
 	watch        string
 	pollInterval time.Duration
 	debounce     time.Duration
+	debounceSet  bool // -debounce given: a fixed window (see debounce.Options.Fixed)
 	ignores      []string
 	gitignore    bool
 	onBusy       debounce.Policy
@@ -75,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.run, "run", "", "long-running `CMD`, restarted after each successful build")
 	fs.StringVar(&c.watch, "watch", "auto", "watch `MODE`: auto | native | poll | hybrid")
 	fs.DurationVar(&c.pollInterval, "poll-interval", 100*time.Millisecond, "how often recently changed files are checked")
-	fs.DurationVar(&c.debounce, "debounce", debounce.DefaultSettle, "settle window before a build starts (0: at once)")
+	fs.DurationVar(&c.debounce, "debounce", debounce.DefaultSettle, "fixed settle window before a build starts (0: at once); unset: 10ms, ended 1ms after every changed file is complete")
 	fs.Var(&ignores, "ignore", "gitignore-style `PATTERN` to ignore (repeatable)")
 	fs.BoolVar(&c.gitignore, "gitignore", true, "honour the .gitignore files in watched directories (-gitignore=false: don't)")
 	fs.StringVar(&onBusy, "on-busy", "queue", "what a change does while a build runs: queue | restart")
@@ -90,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		return nil, &usageError{err.Error()}
 	}
+	fs.Visit(func(f *flag.Flag) { c.debounceSet = c.debounceSet || f.Name == "debounce" })
 	c.dirs = fs.Args()
 	if len(c.dirs) == 0 {
 		c.dirs = []string{"."}
