@@ -38,7 +38,11 @@
 //   - closed after writing: complete, unless the file is new in this batch
 //     (created, not replaced): a new file closed may be a temporary about
 //     to be renamed over the real one (sed -i writes sedXXXXXX, closes it,
-//     renames it), which must not be built on its own;
+//     renames it), which must not be built on its own; and unless it was
+//     deleted and created again in this batch: that is how git checkout
+//     and install(1) replace files, one after the other, so more are
+//     likely on their way (editors never delete the file they save: they
+//     rename it away, or write in place);
 //   - a chmod leaves it as it was (vim and emacs chmod after closing);
 //   - anything else is not complete: a file written and still open (a
 //     large file written in chunks), created, removed or renamed away (its
@@ -50,11 +54,11 @@
 // poller, fsnotify on other platforms). The early hand-out cannot split a
 // save whose steps are each on the way when the last one completes; what
 // it can split is a command that writes several existing files in place
-// with a pause of more than CompleteSettle between them (each build then
-// sees every file it names complete). A git checkout that removes or
-// creates files keeps the window throughout (removals and new files are
-// not complete), and one that only rewrites files usually writes them
-// within microseconds of each other.
+// (without deleting them first) with a pause of more than CompleteSettle
+// between them: each build then sees every file it names complete. A git
+// checkout keeps the window throughout (it deletes and recreates the
+// files it changes, and its new files and removals are not complete
+// either), so it builds as often as with the fixed window.
 //
 // # Design notes
 //

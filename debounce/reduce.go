@@ -33,29 +33,35 @@ type changeSet struct {
 type change struct {
 	ev       watcher.Event // Op without Complete
 	complete bool
+	removed  bool // a Remove was seen in this batch (not a Rename)
 }
 
 // complete says whether a path is complete after an event: whether a
 // writer is done with it, so that nothing more is to be expected of this
-// save. op is the path's reduced op including the event, ev the event's
-// own op (Complete stripped), done whether it carried Complete, and was
-// the path's state before it (true for a path new to the set).
+// save. c is the path's change including the event (op reduced), ev the
+// event's own op (Complete stripped), done whether it carried Complete,
+// and was the path's state before it (true for a path new to the set).
 //
 //	renamed into place (Create|Complete, IN_MOVED_TO)     complete: the final step of a rename-style save
-//	closed after writing (Write|Complete, IN_CLOSE_WRITE) complete, unless the file is new in this batch:
-//	                                                      then it may be a temporary about to be renamed
-//	                                                      (sed -i, atomic writers), and the window holds
+//	closed after writing (Write|Complete, IN_CLOSE_WRITE) complete, unless the file is new in this batch,
+//	                                                      or was deleted and created again in it: a new
+//	                                                      file closed may be a temporary about to be
+//	                                                      renamed (sed -i, atomic writers); a file deleted
+//	                                                      and rewritten is how git checkout and install(1)
+//	                                                      replace files one after the other, and the next
+//	                                                      is likely on its way. Editors never delete the
+//	                                                      file they save: they rename it, or write in place
 //	Chmod                                                 as it was (vim and emacs chmod after closing)
 //	anything else (Create, Write, Remove, Rename, Rescan) not complete: more is to come, or it is gone and
 //	                                                      its replacement may be on the way
-func complete(op, ev watcher.Op, done, was bool) bool {
+func complete(c change, ev watcher.Op, done, was bool) bool {
 	switch {
-	case op.Has(watcher.Rescan):
+	case c.ev.Op.Has(watcher.Rescan):
 		return false
 	case done && ev.Has(watcher.Create):
 		return true
 	case done:
-		return op != watcher.Create
+		return c.ev.Op != watcher.Create && !c.removed
 	case ev == watcher.Chmod:
 		return was
 	}
@@ -75,9 +81,12 @@ func (s *changeSet) add(ev watcher.Event) {
 	if ev.Op == 0 {
 		ev.Op = watcher.Write // a bare completion: the file was open for writing
 	}
+	removed := ev.Op.Has(watcher.Remove)
 	prev, seen := s.m[ev.Path]
 	if !seen {
-		s.put(ev.Path, change{ev: ev, complete: complete(ev.Op, ev.Op, done, true)}, false)
+		c := change{ev: ev, removed: removed}
+		c.complete = complete(c, ev.Op, done, true)
+		s.put(ev.Path, c, false)
 		return
 	}
 	op, keep := reduce(prev.ev.Op, ev.Op)
@@ -85,9 +94,11 @@ func (s *changeSet) add(ev watcher.Event) {
 		s.drop(ev.Path)
 		return
 	}
-	prev.ev.Op = op
-	prev.complete = complete(op, ev.Op, done, prev.complete)
-	s.put(ev.Path, prev, true)
+	c := prev
+	c.ev.Op = op
+	c.removed = c.removed || removed
+	c.complete = complete(c, ev.Op, done, prev.complete)
+	s.put(ev.Path, c, true)
 }
 
 // put sets path's change, keeping the count; seen says it was in the set.
