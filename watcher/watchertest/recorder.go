@@ -20,7 +20,9 @@ import (
 // longer than reloadd's default (10 ms) so that the steps of one save stay
 // in one batch on a loaded 2-core CI machine; the suite never depends on
 // where batches split (it folds them), but the editor tests, which count
-// batches, do.
+// batches, do. As in reloadd without -debounce, the window is not fixed: a
+// batch whose every change is complete is handed out after
+// debounce.CompleteSettle, so the editor tests check that rule too.
 const Settle = 50 * time.Millisecond
 
 // markerPrefix names the files [Recorder.Sync] writes. They are left out
