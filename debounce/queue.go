@@ -228,7 +228,7 @@ func (q *Queue) run() {
 		}
 		now := time.Now()
 		settle := max(q.opts.Settle, 0)
-		if !q.opts.Fixed && st.pending.complete() {
+		if q.early(st) {
 			settle = min(settle, CompleteSettle)
 		}
 		deadline := st.last.Add(settle)
@@ -260,7 +260,17 @@ func (q *Queue) run() {
 		var out chan Batch
 		var batch Batch
 		if !st.busy && st.ready {
+			early := q.early(st)
 			in = q.drain(in, st)
+			if early && !q.early(st) {
+				// Events that were already waiting say the save is not
+				// over after all (the next file's first write): wait for
+				// it, rather than build it half-written.
+				arm()
+				if !st.ready {
+					continue
+				}
+			}
 			if st.nextCtx == nil {
 				st.nextCtx, st.nextCancel = context.WithCancel(context.Background())
 			}
@@ -308,6 +318,10 @@ func (q *Queue) run() {
 		}
 	}
 }
+
+// early reports whether pending may be handed out after CompleteSettle
+// rather than the whole window: every change in it is complete.
+func (q *Queue) early(st *state) bool { return !q.opts.Fixed && st.pending.complete() }
 
 // add folds one incoming event into pending.
 func (st *state) add(ev watcher.Event) {

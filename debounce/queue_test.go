@@ -757,3 +757,26 @@ func TestChangeSetCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestCompleteSettleNotOverAfterAll: the next file's first write arrives
+// just as a complete batch is due. Whether the queue takes it before the
+// timer fires or folds it in when handing out, the batch must wait the
+// window for it, not be built with the second file half-written.
+func TestCompleteSettleNotOverAfterAll(t *testing.T) {
+	for range 20 { // the order of two things at one instant varies
+		synctest.Test(t, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			h.send(watcher.Write|watcher.Complete, "/a")
+			time.Sleep(CompleteSettle)
+			h.send(watcher.Write, "/b")
+			b := h.next(time.Minute)
+			if d := time.Since(h.t0); d != CompleteSettle+DefaultSettle {
+				t.Errorf("batch %v after the first event, want %v", d, CompleteSettle+DefaultSettle)
+			}
+			if !slices.Equal(paths(b), []string{"/a", "/b"}) {
+				t.Errorf("batch %v, want /a and /b", paths(b))
+			}
+			h.q.Done()
+		})
+	}
+}
