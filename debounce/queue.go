@@ -69,6 +69,12 @@ type Options struct {
 	// Fixed makes every batch wait the whole Settle window, complete or
 	// not: what a user who sets -debounce asks for.
 	Fixed bool
+	// Quiet, if set, is asked before a batch is handed out early: it
+	// reports whether the source has no events on their way (see
+	// watcher.Quieter). If it says some are, the batch waits the whole
+	// window (or until those events arrive and settle it again). Nil means
+	// the source cannot tell: early hand-outs trust the events received.
+	Quiet func() bool
 	// MaxWait caps how long a batch can be held back; 0 means DefaultMaxWait.
 	MaxWait time.Duration
 	// Policy applies to changes that arrive during a build.
@@ -186,6 +192,7 @@ type state struct {
 	pendingInitial bool      // the next batch is a (re-run) initial batch
 	last           time.Time // when the last pending event arrived
 	ready          bool      // pending has settled and may be handed out
+	noisy          bool      // Quiet said events are on their way: no early hand-out until one arrives
 
 	busy      bool               // a batch is out and not yet finished
 	inflight  changeSet          // the events of the batch being built
@@ -262,10 +269,12 @@ func (q *Queue) run() {
 		if !st.busy && st.ready {
 			early := q.early(st)
 			in = q.drain(in, st)
-			if early && !q.early(st) {
-				// Events that were already waiting say the save is not
-				// over after all (the next file's first write): wait for
-				// it, rather than build it half-written.
+			if early && (!q.early(st) || q.opts.Quiet != nil && !q.opts.Quiet()) {
+				// Events that were already waiting, or are still on their
+				// way, say the save is not over after all (the next file's
+				// first write): wait for them, rather than build that file
+				// half-written.
+				st.noisy = true
 				arm()
 				if !st.ready {
 					continue
@@ -293,7 +302,7 @@ func (q *Queue) run() {
 			st.nextCtx, st.nextCancel = nil, nil
 			st.inflight, st.pending = st.pending, changeSet{}
 			st.initial, st.pendingInitial = st.pendingInitial, false
-			st.ready = false
+			st.ready, st.noisy = false, false
 		case built := <-q.done:
 			if !st.busy {
 				continue // a stray Done: ignore
@@ -321,7 +330,7 @@ func (q *Queue) run() {
 
 // early reports whether pending may be handed out after CompleteSettle
 // rather than the whole window: every change in it is complete.
-func (q *Queue) early(st *state) bool { return !q.opts.Fixed && st.pending.complete() }
+func (q *Queue) early(st *state) bool { return !q.opts.Fixed && !st.noisy && st.pending.complete() }
 
 // add folds one incoming event into pending.
 func (st *state) add(ev watcher.Event) {
@@ -331,6 +340,7 @@ func (st *state) add(ev watcher.Event) {
 	}
 	st.pending.add(ev)
 	st.last = now
+	st.noisy = false
 }
 
 // drain folds in events that are already waiting, so a batch handed out

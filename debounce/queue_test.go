@@ -780,3 +780,38 @@ func TestCompleteSettleNotOverAfterAll(t *testing.T) {
 		})
 	}
 }
+
+// TestCompleteSettleAsksQuiet: a source that says events are still on
+// their way holds a complete batch to the whole window; one that is quiet
+// lets it go early.
+func TestCompleteSettleAsksQuiet(t *testing.T) {
+	for _, quiet := range []bool{true, false} {
+		t.Run(fmt.Sprintf("quiet=%v", quiet), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				asked := 0
+				h := newHarness(t, Options{Quiet: func() bool { asked++; return quiet }})
+				h.send(watcher.Write|watcher.Complete, "/a")
+				h.next(time.Minute)
+				want := CompleteSettle
+				if !quiet {
+					want = DefaultSettle
+				}
+				if d := time.Since(h.t0); d != want {
+					t.Errorf("batch after %v, want %v", d, want)
+				}
+				if asked != 1 {
+					t.Errorf("Quiet asked %d times, want once", asked)
+				}
+				h.q.Done()
+				// Not asked when the batch waits the window anyway.
+				asked = 0
+				h.send(watcher.Write, "/b")
+				h.next(time.Minute)
+				if asked != 0 {
+					t.Errorf("Quiet asked %d times for a batch that was not complete", asked)
+				}
+				h.q.Done()
+			})
+		})
+	}
+}

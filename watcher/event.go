@@ -109,6 +109,18 @@ type Verifier interface {
 	Verify(batch []Event) []Event
 }
 
+// Quieter is implemented by backends that can tell whether events are on
+// their way: queued in the kernel, read but not yet delivered, or waiting in
+// Events. A consumer that is about to act on a batch early (the debounce
+// queue, once every change is complete) asks first: events of a write
+// already under way may not have reached it yet, above all on a busy
+// machine, where the goroutine that reads the kernel's queue can wait
+// milliseconds for a turn. Quiet is safe for concurrent use.
+type Quieter interface {
+	// Quiet reports whether no event is on its way.
+	Quiet() bool
+}
+
 // Options configure a backend. The zero value means the documented defaults.
 type Options struct {
 	// Filter decides which paths are ignored. Nil means [DefaultFilter].

@@ -219,7 +219,7 @@ func (d *daemon) run(ctx context.Context) error {
 		settle = debounce.Immediate
 	}
 	// The initial batch is the start-up build, after which -run starts.
-	q := debounce.New(w.Events(), debounce.Options{Settle: settle, Fixed: cfg.debounceSet, Policy: cfg.onBusy, Initial: cfg.build != "" || cfg.run != ""})
+	q := debounce.New(w.Events(), debounce.Options{Settle: settle, Fixed: cfg.debounceSet, Quiet: w.Quiet, Policy: cfg.onBusy, Initial: cfg.build != "" || cfg.run != ""})
 	defer q.Close()
 
 	u := url.URL{Scheme: "http", Host: displayHost(ln.Addr().String(), cfg.addr), Path: "/"}

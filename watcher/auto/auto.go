@@ -18,6 +18,7 @@ import (
 var (
 	_ watcher.Watcher  = (*Watcher)(nil)
 	_ watcher.Verifier = (*Watcher)(nil)
+	_ watcher.Quieter  = (*Watcher)(nil)
 )
 
 // Auto, as Options.Mode, chooses the mode per mount.
@@ -339,6 +340,21 @@ func (w *Watcher) report(err error) {
 
 // Events implements watcher.Watcher.
 func (w *Watcher) Events() <-chan watcher.Event { return w.events }
+
+// Quiet implements watcher.Quieter: every native watcher is quiet and the
+// merged channel is empty. (Pollers never mark changes complete, so
+// batches with their events wait the whole window anyway.)
+func (w *Watcher) Quiet() bool {
+	w.mu.RLock()
+	for _, m := range w.mounts {
+		if m.native != nil && !m.native.Quiet() {
+			w.mu.RUnlock()
+			return false
+		}
+	}
+	w.mu.RUnlock()
+	return len(w.events) == 0
+}
 
 // Errors implements watcher.Watcher. Besides the backends' reports it
 // delivers *SwitchError and *DegradedError.

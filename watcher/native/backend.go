@@ -28,6 +28,9 @@ type backend interface {
 	// close stops the backend; a read blocked in another goroutine
 	// returns errBackendClosed.
 	close() error
+	// pending reports whether the kernel holds events not read yet (as far
+	// as the backend can tell).
+	pending() bool
 }
 
 // errBackendClosed is read's error once the backend is closed.

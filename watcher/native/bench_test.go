@@ -212,7 +212,9 @@ func BenchmarkWriteToBatch100k(b *testing.B) {
 			}
 			defer w.Close()
 			<-w.Warmed()
-			q := debounce.New(w.Events(), c.opts)
+			opts := c.opts
+			opts.Quiet = w.Quiet
+			q := debounce.New(w.Events(), opts)
 			defer q.Close()
 			var lat []time.Duration
 			for i := 0; b.Loop(); i++ {

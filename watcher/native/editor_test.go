@@ -309,7 +309,7 @@ func TestChunkedWriteIsOneBuild(t *testing.T) {
 	file := filepath.Join(root, "big.bin")
 	watchertest.MakeTree(t, root, map[string]string{"big.bin": "old"})
 	w := start(t, root, watcher.Options{}).(*Watcher)
-	q := debounce.New(w.Events(), debounce.Options{Settle: time.Second, MaxWait: time.Minute})
+	q := debounce.New(w.Events(), debounce.Options{Settle: time.Second, MaxWait: time.Minute, Quiet: w.Quiet})
 	defer q.Close()
 	type build struct {
 		paths []string

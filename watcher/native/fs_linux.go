@@ -184,7 +184,7 @@ func identify(path string) (dirIdent, error) {
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return dirIdent{}, &os.PathError{Op: "stat", Path: path, Err: unix.ENOTDIR}
 		}
-		return dirIdent{dev: st.Dev, ino: st.Ino}, nil
+		return dirIdent{dev: uint64(st.Dev), ino: st.Ino}, nil // Dev is uint32 on mips
 	}
 }
 

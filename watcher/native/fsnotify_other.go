@@ -32,6 +32,10 @@ func (b *fsnotifyBackend) remove(path string) { _ = b.w.Remove(path) }
 
 func (b *fsnotifyBackend) close() error { return b.w.Close() }
 
+// pending sees only what fsnotify has read already: events still in the
+// kernel's queue are not counted.
+func (b *fsnotifyBackend) pending() bool { return len(b.w.Events) > 0 }
+
 func (b *fsnotifyBackend) read(evs []rawEvent) ([]rawEvent, error) {
 	select {
 	case fev, ok := <-b.w.Events:

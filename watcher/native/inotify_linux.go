@@ -115,6 +115,19 @@ func (in *inotify) remove(path string) {
 
 func (in *inotify) close() error { return in.file.Close() }
 
+func (in *inotify) pending() bool {
+	rc, err := in.file.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	// TIOCINQ is FIONREAD: the bytes of events queued.
+	if rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }) != nil {
+		return false // closed
+	}
+	return n > 0
+}
+
 func (in *inotify) read(evs []rawEvent) ([]rawEvent, error) {
 	if in.buf == nil {
 		in.buf = make([]byte, readBuf)

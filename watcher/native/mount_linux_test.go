@@ -281,3 +281,48 @@ func TestRootReplacedAtOnce(t *testing.T) {
 	}
 	_ = w
 }
+
+// TestQuiet: the watcher is quiet when no event is on its way, and not
+// while one waits in the kernel's queue or in Events.
+func TestQuiet(t *testing.T) {
+	// The kernel's queue, through the backend alone (nothing reads it).
+	dir := t.TempDir()
+	be, err := newBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.close()
+	if _, err := be.add(dir, watchTree); err != nil {
+		t.Fatal(err)
+	}
+	if be.pending() {
+		t.Error("pending with nothing written")
+	}
+	write(t, filepath.Join(dir, "a"), "a")
+	if !be.pending() {
+		t.Error("not pending with a write's events queued")
+	}
+	evs, err := be.read(nil)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("read: %v, %v", evs, err)
+	}
+	if be.pending() {
+		t.Errorf("pending after reading %v", evs)
+	}
+
+	// The whole watcher: an event waiting in Events.
+	root := t.TempDir()
+	w := start(t, root, watcher.Options{}).(*Watcher)
+	testenv.Eventually(t, "the watcher to be quiet", w.Quiet)
+	write(t, filepath.Join(root, "b"), "b")
+	testenv.Eventually(t, "an event in Events", func() bool { return len(w.Events()) > 0 })
+	if w.Quiet() {
+		t.Error("quiet with events waiting in Events")
+	}
+	testenv.Eventually(t, "the watcher to be quiet again, once Events is read", func() bool {
+		for len(w.Events()) > 0 {
+			<-w.Events()
+		}
+		return w.Quiet()
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -19,6 +20,7 @@ import (
 
 var _ watcher.Watcher = (*Watcher)(nil)
 var _ watcher.Verifier = (*Watcher)(nil)
+var _ watcher.Quieter = (*Watcher)(nil)
 
 // eventBuffer is the capacity of the Events channel (and of fsnotify's):
 // enough to absorb the burst of a large git checkout while the consumer
@@ -157,11 +159,14 @@ type Watcher struct {
 	wg     sync.WaitGroup // the drain and worker goroutines (exactly 2)
 	once   sync.Once
 
+	inflight atomic.Int64 // events the drain has read and not yet handled
+
 	vmu   sync.Mutex // serialises Verify
 	vlist lister     // Verify's directory reader (under vmu)
 
 	mu          sync.Mutex
 	work        []job               // the worker's queue
+	working     bool                // the worker is doing a job (which may emit events)
 	rootsQueued bool                // a jobRoots is in work
 	dirs        map[string]struct{} // directories with a watch
 	unwatched   map[string]error    // directories refused a watch by a kernel limit
@@ -419,11 +424,13 @@ func (w *Watcher) drain() {
 	for {
 		var err error
 		evs, err = w.be.read(evs[:0])
+		w.inflight.Add(int64(len(evs)))
 		unmount := false
 		for _, ev := range evs {
 			if !w.handle(ev) {
 				return
 			}
+			w.inflight.Add(-1)
 			unmount = unmount || ev.kind == rawUnmount
 		}
 		if unmount {
@@ -610,7 +617,34 @@ func (w *Watcher) pop() (job, bool) {
 	if j.kind == jobRoots {
 		w.rootsQueued = false
 	}
+	w.working = true
 	return j, true
+}
+
+// setWorking says whether the worker is doing something that may emit
+// events.
+func (w *Watcher) setWorking(b bool) {
+	w.mu.Lock()
+	w.working = b
+	w.mu.Unlock()
+}
+
+// Quiet implements watcher.Quieter: nothing is queued in the kernel, read
+// and not yet forwarded, waiting in Events, or about to come from the
+// worker (a new directory being listed, a removed one forgotten). Checked
+// in that order, the order events travel, so that one moving along while
+// Quiet looks is seen in the later place.
+func (w *Watcher) Quiet() bool {
+	if w.be == nil {
+		return true
+	}
+	if w.be.pending() || w.inflight.Load() > 0 {
+		return false
+	}
+	w.mu.Lock()
+	busy := w.working || len(w.work) > 0
+	w.mu.Unlock()
+	return !busy && len(w.events) == 0
 }
 
 // worker does the blocking work; when idle, it hashes the baseline.
@@ -627,6 +661,7 @@ func (w *Watcher) worker() {
 			if !w.do(j) {
 				return
 			}
+			w.setWorking(false)
 			continue
 		}
 		if !w.warm.done {
@@ -638,9 +673,11 @@ func (w *Watcher) worker() {
 		select {
 		case <-w.bell:
 		case <-check:
+			w.setWorking(true)
 			if !w.checkRoots() {
 				return
 			}
+			w.setWorking(false)
 		case <-w.quit:
 			return
 		}

@@ -80,7 +80,11 @@ func Record(t testing.TB, w watcher.Watcher, root string, settle time.Duration) 
 		net:     make(map[string]watcher.Op),
 		markers: make(map[string]bool),
 	}
-	q := debounce.New(w.Events(), debounce.Options{Settle: settle})
+	opts := debounce.Options{Settle: settle}
+	if qw, ok := w.(watcher.Quieter); ok {
+		opts.Quiet = qw.Quiet
+	}
+	q := debounce.New(w.Events(), opts)
 	verifier, _ := w.(watcher.Verifier)
 	var wg sync.WaitGroup
 	wg.Add(2)
