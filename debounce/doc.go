@@ -49,6 +49,13 @@
 //     replacement may be on the way: vim renames the file to file~ before
 //     writing the new one), a rescan.
 //
+// Before a batch goes out early, the queue makes sure the save is really
+// over: events already waiting are folded in first, and the source is asked
+// whether more are on their way ([Options.Quiet], watcher.Quieter: on a
+// loaded machine a write's events can sit in the kernel's queue for
+// milliseconds after the write); if so, the batch waits the whole window,
+// or until they arrive.
+//
 // A batch with even one path that is not complete waits the whole window,
 // as before; so does every batch from a backend that never says (the
 // poller, fsnotify on other platforms). The early hand-out cannot split a

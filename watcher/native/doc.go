@@ -79,5 +79,9 @@
 //
 // The completion hint (watcher.Complete) is what lets reloadd hand a saved
 // file to the build about a millisecond after the save instead of after a
-// fixed 10 ms window; the rule that uses it lives in package debounce.
+// fixed 10 ms window; the rule that uses it lives in package debounce. So
+// that it never acts while a write's events are still on their way, the
+// watcher implements watcher.Quieter: Quiet looks at the kernel's queue
+// (FIONREAD on the inotify descriptor), the events read but not yet
+// forwarded, the worker, and Events.
 package native
