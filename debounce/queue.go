@@ -13,13 +13,24 @@ const (
 	// DefaultSettle is the quiet period before a batch is handed out: long
 	// enough to hold together the 3–7 events of one editor save (vim's
 	// rename dance takes well under a millisecond between steps), short
-	// enough to be invisible next to a page reload.
+	// enough to be invisible next to a page reload. A batch whose every
+	// change is complete waits only CompleteSettle (see the package
+	// documentation).
 	DefaultSettle = 10 * time.Millisecond
 	// DefaultMaxWait bounds how long a continuous stream of changes can
 	// delay a batch. A git checkout of a few thousand files finishes well
 	// within it, so it still lands as one batch.
 	DefaultMaxWait = time.Second
 )
+
+// CompleteSettle is the quiet period that ends the settle once every change
+// pending is complete (unless Options.Fixed): the kernel said the writer
+// closed the file, or renamed it into place. It holds together what is
+// already on its way when a save completes (a chmod after the close, the
+// next file of a command that writes several in one go): those follow
+// within microseconds on an idle machine, and a millisecond leaves room for
+// a busy one while keeping a save's write → build_complete near 2 ms.
+const CompleteSettle = time.Millisecond
 
 // Immediate, as Options.Settle, hands a batch out as soon as no further event
 // is already waiting (the "build at once" of the loop reloadd grew from).
@@ -52,7 +63,18 @@ func (p Policy) String() string {
 // Options configure a [Queue]. The zero value means the defaults.
 type Options struct {
 	// Settle is the quiet window; 0 means DefaultSettle, Immediate none.
+	// A batch whose every change is complete waits only CompleteSettle, or
+	// Settle if that is shorter, unless Fixed is set.
 	Settle time.Duration
+	// Fixed makes every batch wait the whole Settle window, complete or
+	// not: what a user who sets -debounce asks for.
+	Fixed bool
+	// Quiet, if set, is asked before a batch is handed out early: it
+	// reports whether the source has no events on their way (see
+	// watcher.Quieter). If it says some are, the batch waits the whole
+	// window (or until those events arrive and settle it again). Nil means
+	// the source cannot tell: early hand-outs trust the events received.
+	Quiet func() bool
 	// MaxWait caps how long a batch can be held back; 0 means DefaultMaxWait.
 	MaxWait time.Duration
 	// Policy applies to changes that arrive during a build.
@@ -170,6 +192,7 @@ type state struct {
 	pendingInitial bool      // the next batch is a (re-run) initial batch
 	last           time.Time // when the last pending event arrived
 	ready          bool      // pending has settled and may be handed out
+	noisy          bool      // Quiet said events are on their way: no early hand-out until one arrives
 
 	busy      bool               // a batch is out and not yet finished
 	inflight  changeSet          // the events of the batch being built
@@ -211,7 +234,11 @@ func (q *Queue) run() {
 			return
 		}
 		now := time.Now()
-		deadline := st.last.Add(max(q.opts.Settle, 0))
+		settle := max(q.opts.Settle, 0)
+		if q.early(st) {
+			settle = min(settle, CompleteSettle)
+		}
+		deadline := st.last.Add(settle)
 		if limit := st.pending.first.Add(q.opts.MaxWait); limit.Before(deadline) {
 			deadline = limit
 		}
@@ -240,7 +267,19 @@ func (q *Queue) run() {
 		var out chan Batch
 		var batch Batch
 		if !st.busy && st.ready {
+			early := q.early(st)
 			in = q.drain(in, st)
+			if early && (!q.early(st) || q.opts.Quiet != nil && !q.opts.Quiet()) {
+				// Events that were already waiting, or are still on their
+				// way, say the save is not over after all (the next file's
+				// first write): wait for them, rather than build that file
+				// half-written.
+				st.noisy = true
+				arm()
+				if !st.ready {
+					continue
+				}
+			}
 			if st.nextCtx == nil {
 				st.nextCtx, st.nextCancel = context.WithCancel(context.Background())
 			}
@@ -263,7 +302,7 @@ func (q *Queue) run() {
 			st.nextCtx, st.nextCancel = nil, nil
 			st.inflight, st.pending = st.pending, changeSet{}
 			st.initial, st.pendingInitial = st.pendingInitial, false
-			st.ready = false
+			st.ready, st.noisy = false, false
 		case built := <-q.done:
 			if !st.busy {
 				continue // a stray Done: ignore
@@ -289,6 +328,10 @@ func (q *Queue) run() {
 	}
 }
 
+// early reports whether pending may be handed out after CompleteSettle
+// rather than the whole window: every change in it is complete.
+func (q *Queue) early(st *state) bool { return !q.opts.Fixed && !st.noisy && st.pending.complete() }
+
 // add folds one incoming event into pending.
 func (st *state) add(ev watcher.Event) {
 	now := time.Now()
@@ -297,6 +340,7 @@ func (st *state) add(ev watcher.Event) {
 	}
 	st.pending.add(ev)
 	st.last = now
+	st.noisy = false
 }
 
 // drain folds in events that are already waiting, so a batch handed out

@@ -573,3 +573,245 @@ func TestThenKeepsRemovals(t *testing.T) {
 		t.Errorf("first = %v, want the earliest change", built.first)
 	}
 }
+
+// TestCompleteSettle checks when a batch is handed out after CompleteSettle
+// instead of the whole window: only when every pending path is complete.
+func TestCompleteSettle(t *testing.T) {
+	const (
+		C    = watcher.Create
+		W    = watcher.Write
+		R    = watcher.Remove
+		N    = watcher.Rename
+		M    = watcher.Chmod
+		S    = watcher.Rescan
+		Done = watcher.Complete
+	)
+	type ev struct {
+		path string
+		op   watcher.Op
+		gap  time.Duration // after the previous event
+	}
+	tests := []struct {
+		name   string
+		opts   Options
+		events []ev
+		after  time.Duration // from the last event to the batch
+		want   []watcher.Event
+	}{
+		{"in place, closed (nano, VS Code, cp, vim backupcopy=yes)", Options{},
+			[]ev{{"/a", W, 0}, {"/a", W, 0}, {"/a", W | Done, 0}}, CompleteSettle,
+			[]watcher.Event{{Path: "/a", Op: W}}},
+		{"in place, not closed yet: the window", Options{},
+			[]ev{{"/a", W, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: W}}},
+		{"a large file written in chunks, closed at the end", Options{},
+			[]ev{{"/big", W, 0}, {"/big", W, 3 * time.Millisecond}, {"/big", W, 4 * time.Millisecond}, {"/big", W, 5 * time.Millisecond}, {"/big", W | Done, 2 * time.Millisecond}},
+			CompleteSettle, []watcher.Event{{Path: "/big", Op: W}}},
+		{"renamed into place (JetBrains, atomic writers)", Options{},
+			[]ev{{"/f", N, 0}, {"/f", C | Done, 0}}, CompleteSettle,
+			[]watcher.Event{{Path: "/f", Op: W}}},
+		{"sed -i: the temporary, closed, waits for its rename", Options{},
+			[]ev{{"/sedX", C, 0}, {"/sedX", W, 0}, {"/sedX", W | Done, 0}, {"/sedX", N, 5 * time.Millisecond}, {"/f", C | Done, 0}}, CompleteSettle,
+			[]watcher.Event{{Path: "/f", Op: C}}},
+		{"vim: renamed away, written anew, closed, chmod", Options{},
+			[]ev{{"/f", N, 0}, {"/f", C, 2 * time.Millisecond}, {"/f", W, 0}, {"/f", W | Done, 0}, {"/f", M, 0}}, CompleteSettle,
+			[]watcher.Event{{Path: "/f", Op: W}}},
+		{"a new file closed: the window (it may be a temporary)", Options{},
+			[]ev{{"/new", C, 0}, {"/new", W, 0}, {"/new", W | Done, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/new", Op: C}}},
+		{"a new file moved in whole", Options{},
+			[]ev{{"/in", C | Done, 0}}, CompleteSettle,
+			[]watcher.Event{{Path: "/in", Op: C}}},
+		{"deleted, created again and closed (git checkout, install): the window", Options{},
+			[]ev{{"/a", R, 0}, {"/a", C, 0}, {"/a", W, 0}, {"/a", W | Done, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: W}}},
+		{"a checkout rewriting files one after the other: one batch", Options{},
+			[]ev{{"/a", R, 0}, {"/a", C, 0}, {"/a", W | Done, 0}, {"/b", R, 3 * time.Millisecond}, {"/b", C, 0}, {"/b", W | Done, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: W}, {Path: "/b", Op: W}}},
+		{"removed: the window (its replacement may come)", Options{},
+			[]ev{{"/a", R, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: R}}},
+		{"renamed away, nothing in its place yet: the window", Options{},
+			[]ev{{"/a", N, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: N}}},
+		{"one path not complete holds the batch", Options{},
+			[]ev{{"/a", W | Done, 0}, {"/b", W, 0}, {"/a", M, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: W}, {Path: "/b", Op: W}}},
+		{"written again after the close", Options{},
+			[]ev{{"/a", W | Done, 0}, {"/a", W, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: W}}},
+		{"touch or chmod alone", Options{},
+			[]ev{{"/a", M, 0}}, CompleteSettle,
+			[]watcher.Event{{Path: "/a", Op: M}}},
+		{"a rescan is never complete", Options{},
+			[]ev{{"/", S, 0}, {"/a", W | Done, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/", Op: S}, {Path: "/a", Op: W}}},
+		{"Fixed (-debounce set): the window", Options{Fixed: true},
+			[]ev{{"/a", W | Done, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: W}}},
+		{"Fixed, a longer window", Options{Fixed: true, Settle: 40 * time.Millisecond},
+			[]ev{{"/f", N, 0}, {"/f", C | Done, 0}}, 40 * time.Millisecond,
+			[]watcher.Event{{Path: "/f", Op: W}}},
+		{"a window shorter than CompleteSettle wins", Options{Settle: CompleteSettle / 4},
+			[]ev{{"/a", W | Done, 0}}, CompleteSettle / 4,
+			[]watcher.Event{{Path: "/a", Op: W}}},
+		{"Immediate", Options{Settle: Immediate},
+			[]ev{{"/a", W, 0}}, 0,
+			[]watcher.Event{{Path: "/a", Op: W}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t, tc.opts)
+				for _, e := range tc.events {
+					time.Sleep(e.gap)
+					h.in <- watcher.Event{Path: e.path, Op: e.op, Time: h.t0}
+				}
+				last := time.Now()
+				b := h.next(time.Minute)
+				if d := time.Since(last); d != tc.after {
+					t.Errorf("batch %v after the last event, want %v", d, tc.after)
+				}
+				got := slices.Clone(b.Events)
+				for i := range got {
+					got[i].Time = time.Time{}
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("batch %v, want %v", got, tc.want)
+				}
+				h.q.Done()
+				h.none(time.Minute)
+			})
+		})
+	}
+}
+
+// TestCompleteSettleDuringBuild: a save that completes while a build runs
+// is handed out as soon as the build is done, and a requeued batch keeps
+// what it knew about completeness.
+func TestCompleteSettleDuringBuild(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Options{Policy: PolicyRestart})
+		h.send(watcher.Write|watcher.Complete, "/a")
+		b := h.next(time.Minute)
+		start := time.Now()
+		h.send(watcher.Write|watcher.Complete, "/b")
+		<-b.Context().Done()
+		if d := time.Since(start); d != CompleteSettle {
+			t.Errorf("running build cancelled after %v, want %v (the save was complete)", d, CompleteSettle)
+		}
+		h.q.Requeue()
+		b = h.next(time.Minute)
+		if !slices.Equal(paths(b), []string{"/a", "/b"}) {
+			t.Errorf("batch %v, want /a and /b", paths(b))
+		}
+		h.q.Done()
+		h.none(time.Minute)
+	})
+}
+
+func TestChangeSetCounts(t *testing.T) {
+	// The count of paths not complete follows every kind of change,
+	// including paths that drop out and requeued sets.
+	var s changeSet
+	add := func(p string, op watcher.Op) { s.add(watcher.Event{Path: p, Op: op, Time: time.Unix(1, 0)}) }
+	check := func(what string, want bool) {
+		t.Helper()
+		n := 0
+		for _, c := range s.m {
+			if !c.complete {
+				n++
+			}
+		}
+		if n != s.incomplete {
+			t.Fatalf("%s: count %d, actual %d", what, s.incomplete, n)
+		}
+		if got := s.complete(); got != want {
+			t.Fatalf("%s: complete() = %v, want %v", what, got, want)
+		}
+	}
+	check("empty", false)
+	add("/tmp", watcher.Create)
+	check("created", false)
+	add("/tmp", watcher.Write|watcher.Complete)
+	check("new file closed", false)
+	add("/tmp", watcher.Rename)
+	check("temporary renamed away: gone from the set", false)
+	add("/f", watcher.Create|watcher.Complete)
+	check("renamed into place", true)
+	add("/g", watcher.Write)
+	check("another file being written", false)
+	add("/g", watcher.Write|watcher.Complete)
+	check("closed", true)
+	var later changeSet
+	later.add(watcher.Event{Path: "/g", Op: watcher.Remove, Time: time.Unix(2, 0)})
+	later.add(watcher.Event{Path: "/h", Op: watcher.Write | watcher.Complete, Time: time.Unix(2, 0)})
+	s.then(&later)
+	check("requeued with a removal", false)
+	if evs := s.events(); len(evs) != 3 || evs[1].Op != watcher.Remove {
+		t.Fatalf("events %v", evs)
+	}
+	for _, ev := range s.events() {
+		if ev.Op.Has(watcher.Complete) {
+			t.Errorf("%v carries Complete", ev)
+		}
+	}
+}
+
+// TestCompleteSettleNotOverAfterAll: the next file's first write arrives
+// just as a complete batch is due. Whether the queue takes it before the
+// timer fires or folds it in when handing out, the batch must wait the
+// window for it, not be built with the second file half-written.
+func TestCompleteSettleNotOverAfterAll(t *testing.T) {
+	for range 20 { // the order of two things at one instant varies
+		synctest.Test(t, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			h.send(watcher.Write|watcher.Complete, "/a")
+			time.Sleep(CompleteSettle)
+			h.send(watcher.Write, "/b")
+			b := h.next(time.Minute)
+			if d := time.Since(h.t0); d != CompleteSettle+DefaultSettle {
+				t.Errorf("batch %v after the first event, want %v", d, CompleteSettle+DefaultSettle)
+			}
+			if !slices.Equal(paths(b), []string{"/a", "/b"}) {
+				t.Errorf("batch %v, want /a and /b", paths(b))
+			}
+			h.q.Done()
+		})
+	}
+}
+
+// TestCompleteSettleAsksQuiet: a source that says events are still on
+// their way holds a complete batch to the whole window; one that is quiet
+// lets it go early.
+func TestCompleteSettleAsksQuiet(t *testing.T) {
+	for _, quiet := range []bool{true, false} {
+		t.Run(fmt.Sprintf("quiet=%v", quiet), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				asked := 0
+				h := newHarness(t, Options{Quiet: func() bool { asked++; return quiet }})
+				h.send(watcher.Write|watcher.Complete, "/a")
+				h.next(time.Minute)
+				want := CompleteSettle
+				if !quiet {
+					want = DefaultSettle
+				}
+				if d := time.Since(h.t0); d != want {
+					t.Errorf("batch after %v, want %v", d, want)
+				}
+				if asked != 1 {
+					t.Errorf("Quiet asked %d times, want once", asked)
+				}
+				h.q.Done()
+				// Not asked when the batch waits the window anyway.
+				asked = 0
+				h.send(watcher.Write, "/b")
+				h.next(time.Minute)
+				if asked != 0 {
+					t.Errorf("Quiet asked %d times for a batch that was not complete", asked)
+				}
+				h.q.Done()
+			})
+		})
+	}
+}

@@ -20,32 +20,110 @@ import (
 //	Rescan                    → kept, whatever else happened
 //
 // Time is the first time the path was seen in the batch.
+//
+// It also keeps, per path, whether the path is complete (see complete),
+// and counts the paths that are not.
 type changeSet struct {
-	m     map[string]watcher.Event
-	first time.Time // the earliest event's time; zero if none yet
+	m          map[string]change
+	first      time.Time // the earliest event's time; zero if none yet
+	incomplete int       // paths whose complete is false
+}
+
+// change is one path's net effect so far.
+type change struct {
+	ev       watcher.Event // Op without Complete
+	complete bool
+	removed  bool // a Remove was seen in this batch (not a Rename)
+}
+
+// complete says whether a path is complete after an event: whether a
+// writer is done with it, so that nothing more is to be expected of this
+// save. c is the path's change including the event (op reduced), ev the
+// event's own op (Complete stripped), done whether it carried Complete,
+// and was the path's state before it (true for a path new to the set).
+//
+//	renamed into place (Create|Complete, IN_MOVED_TO)     complete: the final step of a rename-style save
+//	closed after writing (Write|Complete, IN_CLOSE_WRITE) complete, unless the file is new in this batch,
+//	                                                      or was deleted and created again in it: a new
+//	                                                      file closed may be a temporary about to be
+//	                                                      renamed (sed -i, atomic writers); a file deleted
+//	                                                      and rewritten is how git checkout and install(1)
+//	                                                      replace files one after the other, and the next
+//	                                                      is likely on its way. Editors never delete the
+//	                                                      file they save: they rename it, or write in place
+//	Chmod                                                 as it was (vim and emacs chmod after closing)
+//	anything else (Create, Write, Remove, Rename, Rescan) not complete: more is to come, or it is gone and
+//	                                                      its replacement may be on the way
+func complete(c change, ev watcher.Op, done, was bool) bool {
+	switch {
+	case c.ev.Op.Has(watcher.Rescan):
+		return false
+	case done && ev.Has(watcher.Create):
+		return true
+	case done:
+		return c.ev.Op != watcher.Create && !c.removed
+	case ev == watcher.Chmod:
+		return was
+	}
+	return false
 }
 
 // add folds ev into the set.
 func (s *changeSet) add(ev watcher.Event) {
 	if s.m == nil {
-		s.m = make(map[string]watcher.Event)
+		s.m = make(map[string]change)
 	}
 	if s.first.IsZero() || ev.Time.Before(s.first) {
 		s.first = ev.Time
 	}
+	done := ev.Op.Has(watcher.Complete)
+	ev.Op &^= watcher.Complete
+	if ev.Op == 0 {
+		ev.Op = watcher.Write // a bare completion: the file was open for writing
+	}
+	removed := ev.Op.Has(watcher.Remove)
 	prev, seen := s.m[ev.Path]
 	if !seen {
-		s.m[ev.Path] = ev
+		c := change{ev: ev, removed: removed}
+		c.complete = complete(c, ev.Op, done, true)
+		s.put(ev.Path, c, false)
 		return
 	}
-	op, keep := reduce(prev.Op, ev.Op)
+	op, keep := reduce(prev.ev.Op, ev.Op)
 	if !keep {
-		delete(s.m, ev.Path)
+		s.drop(ev.Path)
 		return
 	}
-	prev.Op = op
-	s.m[ev.Path] = prev
+	c := prev
+	c.ev.Op = op
+	c.removed = c.removed || removed
+	c.complete = complete(c, ev.Op, done, prev.complete)
+	s.put(ev.Path, c, true)
 }
+
+// put sets path's change, keeping the count; seen says it was in the set.
+func (s *changeSet) put(path string, c change, seen bool) {
+	if seen && !s.m[path].complete {
+		s.incomplete--
+	}
+	if !c.complete {
+		s.incomplete++
+	}
+	s.m[path] = c
+}
+
+// drop removes path from the set.
+func (s *changeSet) drop(path string) {
+	if c, ok := s.m[path]; ok {
+		if !c.complete {
+			s.incomplete--
+		}
+		delete(s.m, path)
+	}
+}
+
+// complete reports whether the set has changes and every one is complete.
+func (s *changeSet) complete() bool { return len(s.m) > 0 && s.incomplete == 0 }
 
 // reduce folds next into prev. keep=false means the path's net effect is
 // nothing.
@@ -92,15 +170,20 @@ func reduce(prev, next watcher.Op) (op watcher.Op, keep bool) {
 // cancelled build may already have acted on. A path whose net effect over
 // both is nothing (created in s, removed in o) is kept as a Remove: the
 // cancelled build may have left something behind for it, and the next build
-// must hear that it is gone.
+// must hear that it is gone. Each path of o keeps its completeness.
 func (s *changeSet) then(o *changeSet) {
 	for _, ev := range o.events() {
 		prev, seen := s.m[ev.Path]
 		s.add(ev)
-		if _, kept := s.m[ev.Path]; seen && !kept {
-			prev.Op = watcher.Remove | ev.Op&watcher.Rescan
-			s.m[ev.Path] = prev
+		c, kept := s.m[ev.Path]
+		if seen && !kept {
+			prev.ev.Op = watcher.Remove | ev.Op&watcher.Rescan
+			prev.complete = false
+			s.put(ev.Path, prev, false)
+			continue
 		}
+		c.complete = o.m[ev.Path].complete && !c.ev.Op.Has(watcher.Rescan)
+		s.put(ev.Path, c, true)
 	}
 	if s.first.IsZero() || (!o.first.IsZero() && o.first.Before(s.first)) {
 		s.first = o.first
@@ -112,8 +195,8 @@ func (s *changeSet) len() int { return len(s.m) }
 // events returns the set's events sorted by path.
 func (s *changeSet) events() []watcher.Event {
 	evs := make([]watcher.Event, 0, len(s.m))
-	for _, ev := range s.m {
-		evs = append(evs, ev)
+	for _, c := range s.m {
+		evs = append(evs, c.ev)
 	}
 	slices.SortFunc(evs, func(a, b watcher.Event) int { return cmp.Compare(a.Path, b.Path) })
 	return evs

@@ -30,6 +30,13 @@ const (
 	// could not describe, for example after an event-queue overflow. Look at
 	// the whole subtree again.
 	Rescan
+	// Complete: the writer is done with Path. It comes with Write when a
+	// file open for writing was closed (Linux: IN_CLOSE_WRITE), and with
+	// Create when a file was renamed into place, whole (IN_MOVED_TO). It
+	// is a hint for the debounce, which can hand a batch out early once
+	// every file in it is complete; backends that cannot tell never set
+	// it, and batches never carry it.
+	Complete
 )
 
 var opNames = []struct {
@@ -37,7 +44,7 @@ var opNames = []struct {
 	name string
 }{
 	{Create, "CREATE"}, {Write, "WRITE"}, {Remove, "REMOVE"},
-	{Rename, "RENAME"}, {Chmod, "CHMOD"}, {Rescan, "RESCAN"},
+	{Rename, "RENAME"}, {Chmod, "CHMOD"}, {Rescan, "RESCAN"}, {Complete, "COMPLETE"},
 }
 
 // Has reports whether o contains any operation in h.
@@ -100,6 +107,18 @@ type Watcher interface {
 // goroutine at a time.
 type Verifier interface {
 	Verify(batch []Event) []Event
+}
+
+// Quieter is implemented by backends that can tell whether events are on
+// their way: queued in the kernel, read but not yet delivered, or waiting in
+// Events. A consumer that is about to act on a batch early (the debounce
+// queue, once every change is complete) asks first: events of a write
+// already under way may not have reached it yet, above all on a busy
+// machine, where the goroutine that reads the kernel's queue can wait
+// milliseconds for a turn. Quiet is safe for concurrent use.
+type Quieter interface {
+	// Quiet reports whether no event is on its way.
+	Quiet() bool
 }
 
 // Options configure a backend. The zero value means the documented defaults.

@@ -302,7 +302,8 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 	}
 	// The initial batch is the start-up build, after which -run starts.
 	d.queue = debounce.New(d.watch.Events(), debounce.Options{
-		Settle: settle, Policy: cfg.onBusy, Initial: cfg.build != "" || cfg.run != "",
+		Settle: settle, Fixed: cfg.debounceSet, Quiet: d.watch.Quiet,
+		Policy: cfg.onBusy, Initial: cfg.build != "" || cfg.run != "",
 	})
 	return d, nil
 }

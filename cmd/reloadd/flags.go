@@ -26,6 +26,7 @@ type config struct {
 	watch        string
 	pollInterval time.Duration
 	debounce     time.Duration
+	debounceSet  bool // -debounce given: a fixed window (see debounce.Options.Fixed)
 	ignores      []string
 	gitignore    bool
 	onBusy       debounce.Policy
@@ -103,7 +104,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	c.pollInterval = 100 * time.Millisecond
 	fs.Var(durationFlag{&c.pollInterval}, "poll-interval", "how often recently changed files are checked (`DURATION`, default 100ms)")
 	c.debounce = debounce.DefaultSettle
-	fs.Var(durationFlag{&c.debounce}, "debounce", "settle window before a build starts (`DURATION`, default 10ms; 0: at once)")
+	fs.Var(durationFlag{&c.debounce}, "debounce", "fixed settle window before a build starts (`DURATION`; 0: at once); unset: 10ms, ended 1ms after every changed file is complete")
 	fs.Var(&ignores, "ignore", "gitignore-style `PATTERN` to ignore (repeatable)")
 	fs.BoolVar(&c.gitignore, "gitignore", true, "honour the .gitignore files in watched directories (-gitignore=false: don't)")
 	fs.StringVar(&onBusy, "on-busy", "queue", "what a change does while a build runs: queue | restart")
@@ -142,6 +143,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		fmt.Fprintln(stdout, "reloadd", versionString())
 		return nil, flag.ErrHelp
 	}
+	fs.Visit(func(f *flag.Flag) { c.debounceSet = c.debounceSet || f.Name == "debounce" })
 	if len(c.dirs) == 0 {
 		c.dirs = []string{"."}
 	}

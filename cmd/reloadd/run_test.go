@@ -196,6 +196,15 @@ func TestParseFlagsDefaults(t *testing.T) {
 		c.pollInterval != 100*time.Millisecond || c.grace != 3*time.Second || !slices.Equal(c.dirs, []string{"."}) {
 		t.Errorf("defaults = %+v", c)
 	}
+	if c.debounceSet {
+		t.Error("-debounce counted as given")
+	}
+	if c, err := parseFlags([]string{"-debounce", "10ms"}, &bytes.Buffer{}); err != nil || !c.debounceSet {
+		t.Errorf("-debounce 10ms: %+v, %v: want a fixed window", c, err)
+	}
+	if c, err := parseFlags([]string{".", "-debounce", "10ms"}, &bytes.Buffer{}); err != nil || !c.debounceSet {
+		t.Errorf("-debounce after DIR: %+v, %v: want a fixed window", c, err)
+	}
 	var help bytes.Buffer
 	if _, err := parseFlags([]string{"-h"}, &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-build CMD") {
 		t.Errorf("-h: %v, printed %q", err, help.String())

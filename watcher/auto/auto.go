@@ -18,6 +18,7 @@ import (
 var (
 	_ watcher.Watcher  = (*Watcher)(nil)
 	_ watcher.Verifier = (*Watcher)(nil)
+	_ watcher.Quieter  = (*Watcher)(nil)
 )
 
 // Auto, as Options.Mode, chooses the mode per mount.
@@ -327,6 +328,21 @@ func (w *Watcher) report(err error) {
 // Events implements watcher.Watcher.
 func (w *Watcher) Events() <-chan watcher.Event { return w.events }
 
+// Quiet implements watcher.Quieter: every native watcher is quiet and the
+// merged channel is empty. (Pollers never mark changes complete, so
+// batches with their events wait the whole window anyway.)
+func (w *Watcher) Quiet() bool {
+	w.mu.RLock()
+	for _, m := range w.mounts {
+		if m.native != nil && !m.native.Quiet() {
+			w.mu.RUnlock()
+			return false
+		}
+	}
+	w.mu.RUnlock()
+	return len(w.events) == 0
+}
+
 // Errors implements watcher.Watcher. Besides the backends' reports it
 // delivers *SwitchError and *DegradedError.
 func (w *Watcher) Errors() <-chan error { return w.errors }
@@ -630,7 +646,7 @@ func (w *Watcher) Mounts() []MountStatus {
 		s := MountStatus{Path: m.choice.Path, FSType: m.choice.FSType, Mode: m.choice.Mode, Reason: m.choice.Reason, Switched: m.switched, UnwatchedDirs: []string{}}
 		if m.native != nil {
 			s.NativeWatches = m.native.WatchedDirs()
-			s.UnwatchedDirs = m.native.Unwatched()
+			s.UnwatchedDirs = slices.Concat(m.native.Unwatched(), m.native.TooLong())
 			s.Dirs = s.NativeWatches + len(s.UnwatchedDirs)
 			s.Files = m.native.Files()
 		}

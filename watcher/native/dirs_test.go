@@ -64,7 +64,7 @@ func TestRootRemovedAndBack(t *testing.T) {
 	rec.Wait(t, []watchertest.Change{{Path: "a.html", Op: watcher.Remove}, {Path: "d/b.html", Op: watcher.Remove}})
 	waitErr(t, rec, "a report that the root is gone", func(err error) bool {
 		var re *RootError
-		return errors.As(err, &re) && re.Root == root && !re.Back
+		return errors.As(err, &re) && re.Root == root && re.Change == RootRemoved
 	})
 	rec.Reset()
 	// Back, with the parent removed and recreated in between: the watcher
@@ -76,7 +76,7 @@ func TestRootRemovedAndBack(t *testing.T) {
 	rec.Wait(t, []watchertest.Change{{Path: "a.html", Op: watcher.Create}, {Path: "e/f.html", Op: watcher.Create}})
 	waitErr(t, rec, "a report that the root is back", func(err error) bool {
 		var re *RootError
-		return errors.As(err, &re) && re.Root == root && re.Back
+		return errors.As(err, &re) && re.Root == root && re.Change == RootBack
 	})
 	rec.Sync(t)
 	rec.Reset()
@@ -87,8 +87,8 @@ func TestRootRemovedAndBack(t *testing.T) {
 	w.mu.Lock()
 	anc := len(w.ancestors)
 	w.mu.Unlock()
-	if anc != 0 || w.WatchedDirs() != 2 {
-		t.Errorf("after the root came back: %d ancestor watches (want 0), %d watched dirs (want 2)", anc, w.WatchedDirs())
+	if anc != 1 || w.WatchedDirs() != 2 {
+		t.Errorf("after the root came back: %d ancestor watches (want 1: its parent), %d watched dirs (want 2)", anc, w.WatchedDirs())
 	}
 }
 

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reloadd/reloadd/debounce"
 	"github.com/reloadd/reloadd/internal/testenv"
 	"github.com/reloadd/reloadd/watcher"
 	"github.com/reloadd/reloadd/watcher/watchertest"
@@ -169,6 +171,21 @@ func TestEditorSed(t *testing.T) {
 	})
 }
 
+// TestEditorSlowRenameSaver saves the way sed -i and atomic-write
+// libraries do, with a pause between closing the temporary file and
+// renaming it over the real one (a busy machine makes one): the closed
+// temporary is a new file, so the settle must not end early for it, or it
+// would be built on its own. The window is long (the pause can stretch on
+// a loaded machine); the rename ends it.
+func TestEditorSlowRenameSaver(t *testing.T) {
+	testSaves(t, time.Second, func(t *testing.T, root, file string, n int, changed bool) {
+		tmp := filepath.Join(root, fmt.Sprintf("tmp%06d", n))
+		write(t, tmp, content(t, file, n, changed))
+		time.Sleep(5 * time.Millisecond) // the pause: part of the scenario
+		must(t, os.Rename(tmp, file))
+	})
+}
+
 func TestEditorVSCodeTruncateWrite(t *testing.T) {
 	// VS Code writes in place: truncate, then write.
 	testSaves(t, watchertest.Settle, func(t *testing.T, root, file string, n int, changed bool) {
@@ -276,5 +293,90 @@ func TestGitCheckout(t *testing.T) {
 	rec.Sync(t)
 	if b := rec.Batches(); len(b) != 1 {
 		t.Errorf("git checkout back made %d builds, want 1: %v", len(b), b)
+	}
+}
+
+// TestChunkedWriteIsOneBuild writes a large file in place in chunks, with
+// pauses of a few milliseconds between them (longer than
+// debounce.CompleteSettle) and no close until the end, as a slow writer or
+// a program streaming its output does. That must be one build, and the
+// build must see the whole file: the settle may end early only once the
+// writer has closed it. The window is long (a pause of a few milliseconds
+// can stretch to hundreds on a loaded machine), which costs nothing: the
+// close ends it.
+func TestChunkedWriteIsOneBuild(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "big.bin")
+	watchertest.MakeTree(t, root, map[string]string{"big.bin": "old"})
+	w := start(t, root, watcher.Options{}).(*Watcher)
+	q := debounce.New(w.Events(), debounce.Options{Settle: time.Second, MaxWait: time.Minute, Quiet: w.Quiet})
+	defer q.Close()
+	type build struct {
+		paths []string
+		data  []byte // big.bin as the build found it
+	}
+	builds := make(chan build, 16)
+	go func() {
+		defer close(builds)
+		for b := range q.Batches() {
+			var paths []string
+			for _, ev := range w.Verify(b.Events) {
+				paths = append(paths, filepath.Base(ev.Path))
+			}
+			if len(paths) > 0 {
+				data, _ := os.ReadFile(file)
+				builds <- build{paths, data}
+			}
+			q.Done()
+		}
+	}()
+	const chunks, chunk = 8, 256 << 10
+	want := make([]byte, 0, chunks*chunk)
+	for i := range chunks {
+		want = append(want, bytes.Repeat([]byte{byte('a' + i)}, chunk)...)
+	}
+	for round := range 3 {
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
+		must(t, err)
+		for i := range chunks {
+			if i > 0 {
+				time.Sleep(3 * time.Millisecond) // the writer's pause: part of the scenario
+			}
+			_, err := f.Write(want[i*chunk : (i+1)*chunk])
+			must(t, err)
+		}
+		must(t, f.Close())
+		// The marker is moved in after the close (complete at once): once
+		// its build is seen, every build of the save has been.
+		marker := fmt.Sprintf("marker%d", round)
+		tmp := filepath.Join(t.TempDir(), marker)
+		write(t, tmp, marker)
+		must(t, os.Rename(tmp, filepath.Join(root, marker)))
+		var got []build
+		for seen := false; !seen; {
+			select {
+			case b := <-builds:
+				got = append(got, b)
+				seen = slices.Contains(b.paths, marker)
+			case <-time.After(testenv.WaitLimit):
+				t.Fatalf("round %d: no build for the marker; builds so far %d", round, len(got))
+			}
+		}
+		var saves []build
+		for _, b := range got {
+			if slices.Contains(b.paths, "big.bin") {
+				saves = append(saves, b)
+			}
+		}
+		if len(saves) != 1 {
+			for _, b := range got {
+				t.Logf("build %v: %d bytes", b.paths, len(b.data))
+			}
+			t.Fatalf("round %d: %d builds of big.bin, want 1", round, len(saves))
+		}
+		if !bytes.Equal(saves[0].data, want) {
+			t.Errorf("round %d: the build saw %d bytes of big.bin, want all %d", round, len(saves[0].data), len(want))
+		}
+		want[0]++ // the next round writes other bytes
 	}
 }

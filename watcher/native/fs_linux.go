@@ -155,6 +155,45 @@ func (fd fdReader) Read(p []byte) (int, error) {
 	}
 }
 
+// pathMax is the longest path the kernel takes, with its NUL: a path of
+// pathMax bytes or more fails with ENAMETOOLONG.
+const pathMax = unix.PathMax
+
+// tooLong reports whether path is too long to be used by name.
+func tooLong(path string) bool { return len(path) >= pathMax }
+
+// isTooLong reports whether err says a path was too long.
+func isTooLong(err error) bool { return errors.Is(err, unix.ENAMETOOLONG) }
+
+// dirIdent identifies a directory: its device and inode.
+type dirIdent struct{ dev, ino uint64 }
+
+// identify returns the identity of the directory at path (a symlink is
+// followed, as for a root); an error wrapping ENOTDIR if it is something
+// else.
+func identify(path string) (dirIdent, error) {
+	var st unix.Stat_t
+	for {
+		err := unix.Stat(path, &st)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return dirIdent{}, &os.PathError{Op: "stat", Path: path, Err: err}
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return dirIdent{}, &os.PathError{Op: "stat", Path: path, Err: unix.ENOTDIR}
+		}
+		return dirIdent{dev: uint64(st.Dev), ino: st.Ino}, nil // Dev is uint32 on mips
+	}
+}
+
+// same reports whether a and b are the same directory.
+func (a dirIdent) same(b dirIdent) bool { return a == b }
+
+// sameDevice reports whether a and b are on the same filesystem.
+func (a dirIdent) sameDevice(b dirIdent) bool { return a.dev == b.dev }
+
 // isGone reports whether err means the path does not exist (any more).
 func isGone(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)

@@ -74,6 +74,32 @@ func hashFile(path string, limit int64) (before fileState, sum uint64, ok, stabl
 	return before, sum, ok, stateOfInfo(fi) == before, nil
 }
 
+// pathMax is unknown here (0): a path too long shows as ENAMETOOLONG.
+const pathMax = 0
+
+func tooLong(path string) bool { return false }
+
+func isTooLong(err error) bool { return errors.Is(err, syscall.ENAMETOOLONG) }
+
+// dirIdent identifies a directory, as os.SameFile does.
+type dirIdent struct{ fi fs.FileInfo }
+
+func identify(path string) (dirIdent, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return dirIdent{}, err
+	}
+	if !fi.IsDir() {
+		return dirIdent{}, &os.PathError{Op: "stat", Path: path, Err: syscall.ENOTDIR}
+	}
+	return dirIdent{fi}, nil
+}
+
+func (a dirIdent) same(b dirIdent) bool { return a.fi != nil && b.fi != nil && os.SameFile(a.fi, b.fi) }
+
+// sameDevice is unknown here: a root that changed is reported as replaced.
+func (a dirIdent) sameDevice(b dirIdent) bool { return true }
+
 func isGone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }

@@ -1,61 +1,26 @@
-// Package native is reloadd's event-driven backend: fsnotify (inotify on
-// Linux), made recursive, with a content index that makes its reports
-// exact.
-//
-// It adds one watch per directory (never per file), watches directories
-// created later and scans them right after the watch is in place, so files
-// created before the watch existed are reported too; it follows
-// directories renamed, moved and removed (their files are reported as
-// removed under the old paths and created under the new ones), watches for
-// a removed root to come back, and turns an event-queue overflow into a
-// Rescan that [Watcher.Verify] expands into the exact changes.
-//
-// Raw events over-report (one editor save is 3–7 of them; a touch is one),
-// so the watcher keeps an index of every file's state and content hash and
-// implements [watcher.Verifier]: Verify reduces a settled batch to the
-// files whose content or existence differs from what was last reported.
-// See state.go for when a file counts as unchanged.
-//
-// # Goroutines
-//
-// A Watcher runs exactly two goroutines. The drain goroutine reads
-// fsnotify's channels and forwards events in order; it never touches the
-// filesystem. The worker goroutine does the blocking work (adding watches,
-// walking new directories, dropping watches of directories that went away,
-// re-reading .gitignore files, and, when idle, hashing the start-up
-// baseline), fed by a queue and a one-slot doorbell channel. Verify runs
-// on the caller's goroutine. Close stops fsnotify, then both goroutines,
-// and waits for them.
-//
-// # Linux notes
-//
-// Each directory costs one inotify watch, counted against
-// fs.inotify.max_user_watches. Directories that cannot be watched (ENOSPC;
-// or every directory, when no inotify instance can be created: EMFILE) are
-// reported once on Errors as a *[LimitError] and listed by
-// [Watcher.Unwatched], so a caller can poll them instead.
-// Network and FUSE filesystems deliver no events for changes made on the
-// other side; use watcher/poll or watcher/auto there.
 package native
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
+	"unicode/utf8"
 
 	"github.com/reloadd/reloadd/watcher"
 )
 
 var _ watcher.Watcher = (*Watcher)(nil)
 var _ watcher.Verifier = (*Watcher)(nil)
+var _ watcher.Quieter = (*Watcher)(nil)
 
 // eventBuffer is the capacity of the Events channel (and of fsnotify's):
 // enough to absorb the burst of a large git checkout while the consumer
@@ -90,28 +55,95 @@ func (e *LimitError) Error() string {
 // Unwrap returns the kernel's error.
 func (e *LimitError) Unwrap() error { return e.Err }
 
-// RootError reports, on Errors, that a watched root directory went away
-// (Back false): its files are reported as removed, and the watcher waits
-// for the directory to come back; or that it came back (Back true) and is
-// watched again, its files reported as created. Neither stops the
-// watcher.
+// RootChange is what happened at a watched root's path.
+type RootChange uint8
+
+const (
+	// RootRemoved: the root was removed or moved away. Its files are
+	// reported as removed; the watcher waits for it to come back.
+	RootRemoved RootChange = iota
+	// RootBack: a root reported removed exists again. It is watched, its
+	// files reported as created.
+	RootBack
+	// RootReplaced: another directory is at the root's path (it was
+	// removed and created again at once, or replaced unseen). The new one
+	// is watched and compared with what was reported.
+	RootReplaced
+	// RootUnmounted: the filesystem mounted at the path (the root, or a
+	// directory below it) was unmounted. What is there now (the directory
+	// underneath, or a filesystem mounted below the one that went) is
+	// watched, and compared with what was reported.
+	RootUnmounted
+	// RootMounted: a filesystem was mounted at the root's path (again,
+	// after RootUnmounted, or over it). It is watched, and compared with
+	// what was reported.
+	RootMounted
+)
+
+// RootError reports, on Errors, a change at a watched root's path (or,
+// for RootUnmounted, at a mount point below a root). None of them stops
+// the watcher: the path is watched again at once, or, for RootRemoved,
+// as soon as it exists again.
 type RootError struct {
-	Root string
-	Back bool
+	Root   string
+	Change RootChange
 }
 
-// Error says what happened to the root.
+// Error says what happened to the root and what the watcher does now.
 func (e *RootError) Error() string {
-	if e.Back {
+	switch e.Change {
+	case RootBack:
 		return fmt.Sprintf("native: watched directory %s is back; watching it again", e.Root)
+	case RootReplaced:
+		return fmt.Sprintf("native: watched directory %s was replaced by another directory; watching the new one", e.Root)
+	case RootUnmounted:
+		return fmt.Sprintf("native: %s: the filesystem mounted there was unmounted; watching what is there now, and again when something is mounted there", e.Root)
+	case RootMounted:
+		return fmt.Sprintf("native: %s: a filesystem was mounted there; watching it", e.Root)
 	}
 	return fmt.Sprintf("native: watched directory %s was removed; waiting for it to come back", e.Root)
+}
+
+// TooLongError reports, once per Watcher, a path below a root longer than
+// the system allows (PATH_MAX, 4,096 bytes on Linux). Nothing can open such
+// a path by name (not the watcher, nor a build), so it is not watched, nor
+// is anything below it, nor any other path that long; [Watcher.TooLong]
+// lists the directories skipped so.
+type TooLongError struct {
+	Path string
+	Max  int // the limit, in bytes with the terminating NUL; 0 if unknown
+}
+
+// Error names the path, shortened, and its length.
+func (e *TooLongError) Error() string {
+	limit := ""
+	if e.Max > 0 {
+		limit = fmt.Sprintf("; the limit is %d", e.Max)
+	}
+	return fmt.Sprintf("native: not watching %s (a path of %d bytes%s): nothing can open it by name; other paths that long are skipped too",
+		shorten(e.Path), len(e.Path), limit)
+}
+
+// shorten keeps the start and end of a long path, for messages.
+func shorten(p string) string {
+	const head, tail = 48, 40
+	if len(p) <= head+tail+3 {
+		return p
+	}
+	i, j := head, len(p)-tail
+	for i > 0 && !utf8.RuneStart(p[i]) {
+		i--
+	}
+	for j < len(p) && !utf8.RuneStart(p[j]) {
+		j++
+	}
+	return p[:i] + "…" + p[j:]
 }
 
 // Watcher watches directory trees recursively. It is safe for concurrent
 // use, except that Verify must be called from one goroutine at a time.
 type Watcher struct {
-	fsw     *fsnotify.Watcher // nil when no inotify instance could be created
+	be      backend // nil when no inotify instance could be created
 	filter  *watcher.Filter
 	log     *slog.Logger
 	maxHash int64
@@ -127,21 +159,37 @@ type Watcher struct {
 	wg     sync.WaitGroup // the drain and worker goroutines (exactly 2)
 	once   sync.Once
 
+	inflight atomic.Int64 // events the drain has read and not yet handled
+
 	vmu   sync.Mutex // serialises Verify
 	vlist lister     // Verify's directory reader (under vmu)
 
-	mu        sync.Mutex
-	work      []job               // the worker's queue
-	dirs      map[string]struct{} // directories with a watch
-	unwatched map[string]error    // directories that could not be watched
-	gone      map[string]string   // vanished root → the ancestor watched for its return
-	ancestors map[string]int      // ancestor → how many vanished roots it stands for
-	limitSaid bool                // the LimitError was sent
+	mu          sync.Mutex
+	work        []job               // the worker's queue
+	working     bool                // the worker is doing a job (which may emit events)
+	rootsQueued bool                // a jobRoots is in work
+	dirs        map[string]struct{} // directories with a watch
+	unwatched   map[string]error    // directories refused a watch by a kernel limit
+	tooLong     map[string]struct{} // directories whose path is too long to watch
+	tooLongSaid bool                // the TooLongError was sent
+	gone        map[string]bool     // roots reported removed, not back yet
+	sentinel    map[string]string   // root → the ancestor watched for it ("" for none)
+	ancestors   map[string]int      // sentinel directory → how many roots it stands for
+	unmounted   map[string]bool     // directories whose filesystem was unmounted, not handled yet
+	rootIDs     map[string]dirIdent // root → the directory watched there
+	limitSaid   bool                // the LimitError was sent
 
 	// Owned by the worker (and by New before the worker starts).
 	list lister
 	warm warmState
 }
+
+// rootCheckEvery is how often the worker compares the directory at each
+// root's path with the one it watches. Mounting a filesystem makes no
+// inotify event, so this is how a remount is noticed; one stat per root a
+// second costs nothing, and a second is soon enough for a rare event (the
+// changes made meanwhile are found by the rescan that follows).
+const rootCheckEvery = time.Second
 
 // jobKind is what the worker is asked to do with a path.
 type jobKind uint8
@@ -151,7 +199,7 @@ const (
 	jobGone                      // the directory path was removed or renamed away
 	jobIgnoreFile                // path/.gitignore changed
 	jobRescan                    // the event queue overflowed: re-add the watches under path
-	jobRootBack                  // something appeared on the way to a vanished root
+	jobRoots                     // a root, or the way to one, changed: check the roots
 )
 
 type job struct {
@@ -177,8 +225,12 @@ func New(roots []string, opts watcher.Options) (*Watcher, error) {
 		bell:      make(chan struct{}, 1),
 		dirs:      make(map[string]struct{}),
 		unwatched: make(map[string]error),
-		gone:      make(map[string]string),
+		tooLong:   make(map[string]struct{}),
+		gone:      make(map[string]bool),
+		sentinel:  make(map[string]string),
 		ancestors: make(map[string]int),
+		unmounted: make(map[string]bool),
+		rootIDs:   make(map[string]dirIdent),
 	}
 	for _, r := range roots {
 		abs, err := filepath.Abs(r)
@@ -199,11 +251,11 @@ func New(roots []string, opts watcher.Options) (*Watcher, error) {
 	}
 	w.roots = dedupeRoots(w.roots)
 
-	fsw, err := fsnotify.NewBufferedWatcher(eventBuffer)
+	be, err := newBackend()
 	var hits limitHits
 	switch {
 	case err == nil:
-		w.fsw = fsw
+		w.be = be
 	case isInstanceLimit(err):
 		// No inotify instance to be had: record everything, watch nothing,
 		// and say which directories need polling.
@@ -215,6 +267,12 @@ func New(roots []string, opts watcher.Options) (*Watcher, error) {
 		w.addTree(r, addRecord, &hits)
 	}
 	w.noteLimits(&hits)
+	// The sentinels after the trees: where watches are scarce, the tree's
+	// directories have them (a root removed meanwhile, or without a
+	// sentinel, is found by the periodic root check).
+	for _, r := range w.roots {
+		w.setSentinel(r, parentOf(r), false)
+	}
 	w.warm.dirs = w.idx.dirNames()
 	w.wg.Add(2)
 	go w.drain()
@@ -245,8 +303,8 @@ func within(dir, path string) bool {
 // Events implements watcher.Watcher.
 func (w *Watcher) Events() <-chan watcher.Event { return w.events }
 
-// Errors implements watcher.Watcher. Reports include a *LimitError (once),
-// *RootError, and fsnotify's queue overflow.
+// Errors implements watcher.Watcher. Reports include a *LimitError and a
+// *TooLongError (once each), *RootError, and the kernel's queue overflow.
 func (w *Watcher) Errors() <-chan error { return w.errors }
 
 // Roots returns the absolute roots being watched.
@@ -263,16 +321,20 @@ func (w *Watcher) WatchedDirs() int {
 func (w *Watcher) Files() int { return w.idx.count() }
 
 // Unwatched returns the directories that could not be watched because of a
-// kernel limit, sorted.
+// kernel limit, sorted. A poller can watch them instead.
 func (w *Watcher) Unwatched() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ds := make([]string, 0, len(w.unwatched))
-	for d := range w.unwatched {
-		ds = append(ds, d)
-	}
-	slices.Sort(ds)
-	return ds
+	return slices.Sorted(maps.Keys(w.unwatched))
+}
+
+// TooLong returns the directories not watched because their path is longer
+// than PATH_MAX (see [TooLongError]), sorted. Nothing below them is
+// watched either, and no poller can reach them by path.
+func (w *Watcher) TooLong() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(maps.Keys(w.tooLong))
 }
 
 // Warmed is closed once every file present at New has its baseline hash
@@ -286,8 +348,8 @@ func (w *Watcher) Warmed() <-chan struct{} { return w.warmed }
 func (w *Watcher) Close() error {
 	var err error
 	w.once.Do(func() {
-		if w.fsw != nil {
-			err = w.fsw.Close()
+		if w.be != nil {
+			err = w.be.close()
 		}
 		close(w.quit)
 		w.wg.Wait()
@@ -349,74 +411,125 @@ func (w *Watcher) ignored(root, path string, isDir bool) bool {
 	return w.filter.Match(path, isDir)
 }
 
-// drain forwards fsnotify's events in order and hands blocking work to the
-// worker.
+// drain forwards the kernel's events in order and hands blocking work to
+// the worker.
 func (w *Watcher) drain() {
 	defer w.wg.Done()
-	if w.fsw == nil {
+	if w.be == nil {
 		<-w.quit
 		return
 	}
+	var evs []rawEvent
+	failures := 0
 	for {
-		select {
-		case fev, ok := <-w.fsw.Events:
-			if !ok {
+		var err error
+		evs, err = w.be.read(evs[:0])
+		w.inflight.Add(int64(len(evs)))
+		unmount := false
+		for _, ev := range evs {
+			if !w.handle(ev) {
 				return
 			}
-			if !w.handle(fev) {
-				return
-			}
-		case err, ok := <-w.fsw.Errors:
-			if !ok {
-				return
-			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				// The kernel dropped events: re-add watches that may be
-				// missing, and have Verify compare every file with the index.
-				now := time.Now()
-				for _, r := range w.roots {
-					w.enqueue(job{jobRescan, r})
-					if !w.emit(watcher.Event{Path: r, Op: watcher.Rescan, Time: now}) {
-						return
-					}
-				}
-				w.report(fmt.Errorf("native: event queue overflowed; rescanning: %w", err))
-				continue
-			}
-			w.report(fmt.Errorf("native: %w", err))
-		case <-w.quit:
+			w.inflight.Add(-1)
+			unmount = unmount || ev.kind == rawUnmount
+		}
+		if unmount {
+			w.enqueue(job{kind: jobRoots})
+		}
+		clear(evs) // drop the paths
+		switch {
+		case err == nil:
+			failures = 0
+		case errors.Is(err, errBackendClosed):
 			return
+		default:
+			w.report(fmt.Errorf("native: %w", err))
+			if failures++; failures == maxReadFailures {
+				// Reading keeps failing: say so once and stop, rather than
+				// spin. (Never seen: inotify reads fail only when closed.)
+				w.report(fmt.Errorf("native: stopped reading events after %d failures in a row: %w", failures, err))
+				<-w.quit
+				return
+			}
 		}
 	}
 }
 
-// handle forwards one fsnotify event; it returns false when the watcher is
+// maxReadFailures is how many reads in a row may fail before the drain
+// gives up.
+const maxReadFailures = 100
+
+// handle forwards one event; it returns false when the watcher is
 // closing.
-func (w *Watcher) handle(fev fsnotify.Event) bool {
-	path := fev.Name
-	var op watcher.Op
-	if fev.Has(fsnotify.Create) {
-		op |= watcher.Create
-	}
-	if fev.Has(fsnotify.Write) {
-		op |= watcher.Write
-	}
-	if fev.Has(fsnotify.Remove) {
-		op |= watcher.Remove
-	}
-	if fev.Has(fsnotify.Rename) {
-		op |= watcher.Rename
-	}
-	if fev.Has(fsnotify.Chmod) {
-		op |= watcher.Chmod
-	}
-	if op == 0 {
+func (w *Watcher) handle(ev rawEvent) bool {
+	switch ev.kind {
+	case rawOverflow:
+		// The kernel dropped events: re-add watches that may be missing,
+		// and have Verify compare every file with the index.
+		now := time.Now()
+		for _, r := range w.roots {
+			w.enqueue(job{jobRescan, r})
+			if !w.emit(watcher.Event{Path: r, Op: watcher.Rescan, Time: now}) {
+				return false
+			}
+		}
+		w.report(errors.New("native: the kernel's event queue overflowed; rescanning"))
+		return true
+	case rawUnmount:
+		// The kernel dropped the watch; the worker finds what is there
+		// now, once the drain has read all of this read's events (an
+		// unmount comes as one event per watch on the filesystem, all
+		// queued at once: the worker then sees which is the mount point).
+		w.mu.Lock()
+		delete(w.dirs, ev.path)
+		w.unmounted[ev.path] = true
+		w.mu.Unlock()
 		return true
 	}
+	path, op := ev.path, ev.op
 	w.mu.Lock()
+	if slices.Contains(w.roots, path) {
+		// A root itself, reported by its sentinel or by its own watch.
+		_, watched := w.dirs[path]
+		gone := watched && op.Has(watcher.Remove|watcher.Rename)
+		if gone {
+			delete(w.dirs, path)
+		}
+		w.mu.Unlock()
+		switch {
+		case gone:
+			w.enqueue(job{jobGone, path})
+		case !watched && op.Has(watcher.Create):
+			w.enqueue(job{kind: jobRoots})
+		}
+		return true
+	}
+	if ev.kind == rawSelf {
+		// A directory below a root went away: its parent's event says the
+		// same, with the name. A sentinel: the way to a root changed.
+		sentinel := w.ancestors[path] > 0
+		w.mu.Unlock()
+		if sentinel {
+			w.enqueue(job{kind: jobRoots})
+		}
+		return true
+	}
+	if w.ancestors[path] > 0 || w.ancestors[filepath.Dir(path)] > 0 {
+		// In (or of) a directory watched only for a root's sake: it matters
+		// while a root is away, or when it is the sentinel itself.
+		look := (len(w.gone) > 0 || w.ancestors[path] > 0) && op.Has(watcher.Create|watcher.Remove|watcher.Rename)
+		w.mu.Unlock()
+		if look {
+			w.enqueue(job{kind: jobRoots})
+		}
+		return true
+	}
 	_, isDir := w.dirs[path]
 	if !isDir {
 		_, isDir = w.unwatched[path] // refused a watch, but ours: its parent reports it
+	}
+	if !isDir {
+		_, isDir = w.tooLong[path]
 	}
 	gone := isDir && op.Has(watcher.Remove|watcher.Rename)
 	if gone {
@@ -425,21 +538,20 @@ func (w *Watcher) handle(fev fsnotify.Event) bool {
 		// watches.
 		delete(w.dirs, path)
 		delete(w.unwatched, path)
+		delete(w.tooLong, path)
 	}
-	anc := len(w.ancestors) > 0 && (w.ancestors[filepath.Dir(path)] > 0 || w.ancestors[path] > 0)
 	w.mu.Unlock()
-	if anc {
-		// A directory watched only to see a vanished root come back.
-		if op.Has(watcher.Create | watcher.Remove | watcher.Rename) {
-			w.enqueue(job{jobRootBack, path})
-		}
-		return true
-	}
 	root := w.rootOf(path)
 	if root == "" {
 		return true // a late event of a watch being dropped
 	}
-	if op.Has(watcher.Create) {
+	if tooLong(path) {
+		if op.Has(watcher.Create) {
+			w.noteTooLong(path, ev.dir == dirYes)
+		}
+		return true
+	}
+	if op.Has(watcher.Create) && ev.dir != dirNo {
 		w.enqueue(job{jobCreated, path})
 	}
 	if gone {
@@ -448,8 +560,12 @@ func (w *Watcher) handle(fev fsnotify.Event) bool {
 	if filepath.Base(path) == watcher.IgnoreFile && w.filter.IgnoreFiles() {
 		w.enqueue(job{jobIgnoreFile, filepath.Dir(path)})
 	}
-	if path == root || isDir {
-		return true // directories are no change to build; their files are
+	if isDir || path == root {
+		// Directories with a watch are no change to build; their files
+		// are. A new directory is passed on (Verify drops it): on a hybrid
+		// mount it vouches for the files below it, which the worker lists
+		// later.
+		return true
 	}
 	if w.ignored(root, path, false) {
 		return true
@@ -457,8 +573,30 @@ func (w *Watcher) handle(fev fsnotify.Event) bool {
 	return w.emit(watcher.Event{Path: path, Op: op, Time: time.Now()})
 }
 
+// noteTooLong records a path too long to watch (a directory is listed by
+// TooLong) and reports the first one.
+func (w *Watcher) noteTooLong(path string, isDir bool) {
+	w.mu.Lock()
+	if isDir {
+		w.tooLong[path] = struct{}{}
+	}
+	said := w.tooLongSaid
+	w.tooLongSaid = true
+	w.mu.Unlock()
+	if !said {
+		w.report(&TooLongError{Path: path, Max: pathMax})
+	}
+}
+
 func (w *Watcher) enqueue(j job) {
 	w.mu.Lock()
+	if j.kind == jobRoots {
+		if w.rootsQueued {
+			w.mu.Unlock()
+			return // one check sees everything that happened until it runs
+		}
+		w.rootsQueued = true
+	}
 	w.work = append(w.work, j)
 	w.mu.Unlock()
 	select {
@@ -476,17 +614,54 @@ func (w *Watcher) pop() (job, bool) {
 	}
 	j := w.work[0]
 	w.work = w.work[1:]
+	if j.kind == jobRoots {
+		w.rootsQueued = false
+	}
+	w.working = true
 	return j, true
+}
+
+// setWorking says whether the worker is doing something that may emit
+// events.
+func (w *Watcher) setWorking(b bool) {
+	w.mu.Lock()
+	w.working = b
+	w.mu.Unlock()
+}
+
+// Quiet implements watcher.Quieter: nothing is queued in the kernel, read
+// and not yet forwarded, waiting in Events, or about to come from the
+// worker (a new directory being listed, a removed one forgotten). Checked
+// in that order, the order events travel, so that one moving along while
+// Quiet looks is seen in the later place.
+func (w *Watcher) Quiet() bool {
+	if w.be == nil {
+		return true
+	}
+	if w.be.pending() || w.inflight.Load() > 0 {
+		return false
+	}
+	w.mu.Lock()
+	busy := w.working || len(w.work) > 0
+	w.mu.Unlock()
+	return !busy && len(w.events) == 0
 }
 
 // worker does the blocking work; when idle, it hashes the baseline.
 func (w *Watcher) worker() {
 	defer w.wg.Done()
+	var check <-chan time.Time
+	if w.be != nil {
+		tick := time.NewTicker(rootCheckEvery)
+		defer tick.Stop()
+		check = tick.C
+	}
 	for {
 		if j, ok := w.pop(); ok {
 			if !w.do(j) {
 				return
 			}
+			w.setWorking(false)
 			continue
 		}
 		if !w.warm.done {
@@ -497,6 +672,12 @@ func (w *Watcher) worker() {
 		}
 		select {
 		case <-w.bell:
+		case <-check:
+			w.setWorking(true)
+			if !w.checkRoots() {
+				return
+			}
+			w.setWorking(false)
 		case <-w.quit:
 			return
 		}
@@ -530,8 +711,8 @@ func (w *Watcher) do(j job) bool {
 		return true
 	case jobRescan:
 		return w.addTree(j.path, addRefresh, nil)
-	case jobRootBack:
-		return w.rootBack()
+	case jobRoots:
+		return w.checkRoots()
 	}
 	return true
 }
@@ -579,10 +760,17 @@ func (w *Watcher) addTree(dir string, mode addMode, hits *limitHits) bool {
 		if visited != nil {
 			visited[d] = true
 		}
+		if tooLong(d) {
+			w.noteTooLong(d, true)
+			continue
+		}
 		fresh := w.watchDir(d, mode == addRefresh, hits)
 		l := &w.list
 		if err := l.list(d, mode == addRecord); err != nil {
-			if !isGone(err) {
+			switch {
+			case isTooLong(err):
+				w.noteTooLong(d, true)
+			case !isGone(err):
 				w.report(fmt.Errorf("native: read %s: %w", d, err))
 			}
 			continue
@@ -605,6 +793,12 @@ func (w *Watcher) addTree(dir string, mode addMode, hits *limitHits) bool {
 			le := &l.ents[i]
 			name := l.names[le.off : le.off+uint32(le.nlen)]
 			p := l.join(d, name) // valid until the next join
+			if tooLong(p) {
+				if !w.filter.Match(p, le.dir) {
+					w.noteTooLong(strings.Clone(p), le.dir)
+				}
+				continue
+			}
 			if le.dir {
 				if !w.filter.Match(p, true) {
 					stack = append(stack, strings.Clone(p))
@@ -663,28 +857,46 @@ func (w *Watcher) watchDir(d string, force bool, hits *limitHits) bool {
 	if had && !force {
 		return false
 	}
-	if w.fsw == nil {
+	if w.be == nil {
 		w.mu.Lock()
 		w.unwatched[d] = hits.err
 		w.mu.Unlock()
 		hits.dirs = append(hits.dirs, d)
 		return !had
 	}
-	err := w.fsw.Add(d)
+	var displaced string
+	var err error
+	if slices.Contains(w.roots, d) {
+		err = w.watchRoot(d)
+	} else {
+		displaced, err = w.be.add(d, watchTree)
+	}
 	switch {
 	case err == nil:
 		w.mu.Lock()
 		w.dirs[d] = struct{}{}
 		delete(w.unwatched, d)
+		if displaced != "" {
+			// The directory was renamed from there before the drain knew
+			// it as ours: nothing of ours is at the old path now.
+			delete(w.dirs, displaced)
+		}
 		w.mu.Unlock()
 	case isLimit(err):
 		// Keep walking: files here still need recording or reporting, and
-		// the caller will poll this directory instead.
+		// the caller will poll this directory instead. The report names the
+		// kernel's error, not the path.
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno
+		}
 		w.mu.Lock()
 		w.unwatched[d] = err
 		w.mu.Unlock()
 		hits.dirs = append(hits.dirs, d)
 		hits.err = err
+	case isTooLong(err):
+		w.noteTooLong(d, true)
 	case isGone(err):
 	default:
 		w.report(fmt.Errorf("native: watch %s: %w", d, err))
@@ -692,10 +904,36 @@ func (w *Watcher) watchDir(d string, force bool, hits *limitHits) bool {
 	return !had
 }
 
+// watchRoot adds the watch on root and records which directory it is on,
+// for checkRoot to compare with: taken before and after the watch, so that
+// a directory replaced in between is not taken for the watched one.
+func (w *Watcher) watchRoot(root string) error {
+	for range 3 {
+		before, err := identify(root)
+		if err != nil {
+			return err
+		}
+		if _, err := w.be.add(root, watchRoot); err != nil {
+			return err
+		}
+		after, err := identify(root)
+		if err != nil {
+			return err
+		}
+		if before.same(after) {
+			w.mu.Lock()
+			w.rootIDs[root] = after
+			w.mu.Unlock()
+			return nil
+		}
+	}
+	return nil // replaced three times in a row: the next check sorts it out
+}
+
 // unwatch drops the watch on d; the kernel may already have dropped it.
 func (w *Watcher) unwatch(d string) {
-	if w.fsw != nil {
-		_ = w.fsw.Remove(d)
+	if w.be != nil {
+		w.be.remove(d)
 	}
 }
 
@@ -735,6 +973,11 @@ func (w *Watcher) forget(dir string) bool {
 			delete(w.unwatched, d)
 		}
 	}
+	for d := range w.tooLong {
+		if within(dir, d) {
+			delete(w.tooLong, d)
+		}
+	}
 	w.mu.Unlock()
 	w.unwatch(dir) // the drain took it out of dirs already
 	for _, d := range drop {
@@ -747,53 +990,168 @@ func (w *Watcher) forget(dir string) bool {
 		}
 	}
 	if slices.Contains(w.roots, dir) {
-		w.report(&RootError{Root: dir})
 		w.mu.Lock()
-		w.gone[dir] = ""
+		w.gone[dir] = true
+		delete(w.rootIDs, dir)
 		w.mu.Unlock()
-		return w.rootBack()
+		return w.checkRoot(dir, true, nil)
 	}
 	return true
 }
 
-// rootBack re-watches vanished roots that exist again, and for the others
-// watches the nearest existing ancestor, to see them come back.
-func (w *Watcher) rootBack() bool {
+// checkRoots runs checkRoot on every root, handing it the directories
+// whose filesystem was unmounted since the last check.
+func (w *Watcher) checkRoots() bool {
 	w.mu.Lock()
-	gone := make(map[string]string, len(w.gone))
-	for r, a := range w.gone {
-		gone[r] = a
-	}
+	unmounted := w.unmounted
+	w.unmounted = make(map[string]bool)
 	w.mu.Unlock()
-	for root, anc := range gone {
-		for {
-			if st, err := lstatState(root); err == nil && isDir(st.mode) {
-				w.setAncestor(root, anc, "")
-				w.report(&RootError{Root: root, Back: true})
-				if !w.addTree(root, addReport, nil) {
-					return false
-				}
-				break
-			}
-			a := nearestDir(filepath.Dir(root))
-			if a == anc {
-				break
-			}
-			// Watch the new nearest ancestor, then look again: the root may
-			// have appeared before the watch did.
-			w.setAncestor(root, anc, a)
-			anc = a
+	for _, r := range w.roots {
+		if !w.checkRoot(r, false, unmounted) {
+			return false
 		}
 	}
 	return true
 }
 
-// setAncestor moves root's ancestor watch from old to anc ("" for none).
-func (w *Watcher) setAncestor(root, old, anc string) {
-	if anc != "" && w.fsw != nil {
-		if err := w.fsw.Add(anc); err != nil {
-			w.report(fmt.Errorf("native: watch %s for %s to come back: %w", anc, root, err))
+// checkRoot brings the watching of root in line with what is at its path
+// now, and reports what changed (a *RootError): a root gone waits under a
+// sentinel on its nearest existing ancestor; one that is back is watched
+// and its files reported; one whose directory is another now (created
+// again, unmounted, mounted over), or below which a filesystem was
+// unmounted, is watched afresh and rescanned. removed says forget has just
+// reported root's files removed. It returns false if the watcher is
+// closing.
+func (w *Watcher) checkRoot(root string, removed bool, unmounted map[string]bool) bool {
+	w.mu.Lock()
+	gone := w.gone[root]
+	rec, hasRec := w.rootIDs[root]
+	sentinel := w.sentinel[root]
+	w.mu.Unlock()
+	if sentinel != "" && unmounted[sentinel] {
+		w.setSentinel(root, sentinel, true) // the kernel dropped that watch
+	}
+	cur, err := identify(root)
+	if err != nil && !isGone(err) {
+		return true // cannot look (permissions, I/O): leave things as they are
+	}
+	present := err == nil
+	switch {
+	case gone && !present:
+		if removed {
+			w.report(&RootError{Root: root, Change: RootRemoved})
 		}
+		// Watch the nearest existing ancestor, then look again: the root
+		// may have appeared before the watch did.
+		for {
+			a := nearestDir(filepath.Dir(root))
+			if a == sentinel {
+				return true
+			}
+			w.setSentinel(root, a, false)
+			sentinel = a
+			if _, err := identify(root); err == nil {
+				return w.checkRoot(root, false, nil)
+			}
+		}
+	case gone:
+		w.mu.Lock()
+		delete(w.gone, root)
+		w.mu.Unlock()
+		change := RootBack
+		if removed {
+			change = RootReplaced // removed and back before anyone was told
+		}
+		w.report(&RootError{Root: root, Change: change})
+		w.setSentinel(root, parentOf(root), false)
+		return w.addTree(root, addReport, nil)
+	case !present:
+		// Gone without a word from the kernel (its sentinel could not be
+		// watched): as if it had been removed.
+		w.mu.Lock()
+		_, watched := w.dirs[root]
+		delete(w.dirs, root)
+		w.mu.Unlock()
+		if !watched && !hasRec {
+			return true // never watched (a kernel limit): nothing to tell
+		}
+		return w.forget(root)
+	}
+	var refresh []string // where to watch and compare afresh
+	if unmounted[root] || hasRec && !cur.same(rec) {
+		change := RootReplaced
+		switch {
+		case unmounted[root]:
+			change = RootUnmounted
+		case !cur.sameDevice(rec):
+			change = RootMounted
+			if parent, err := identify(parentOf(root)); err == nil && cur.sameDevice(parent) {
+				change = RootUnmounted // the path shows its parent's filesystem again
+			}
+		}
+		w.report(&RootError{Root: root, Change: change})
+		w.setSentinel(root, parentOf(root), true)
+		refresh = []string{root}
+	} else {
+		// Mount points below the root whose filesystem went away: the
+		// outermost of the directories that heard it, if they are still
+		// there (a directory that was inside the unmounted filesystem is
+		// not, unless the one underneath has it too).
+		var dirs []string
+		for d := range unmounted {
+			if within(root, d) {
+				dirs = append(dirs, d)
+			}
+		}
+		for _, d := range outermost(dirs) {
+			if _, err := identify(d); err != nil {
+				continue
+			}
+			w.report(&RootError{Root: d, Change: RootUnmounted})
+			refresh = append(refresh, d)
+		}
+	}
+	now := time.Now()
+	for _, d := range refresh {
+		if !w.addTree(d, addRefresh, nil) || !w.emit(watcher.Event{Path: d, Op: watcher.Rescan, Time: now}) {
+			return false
+		}
+	}
+	return true
+}
+
+// outermost returns the directories of ds that lie below no other one,
+// sorted.
+func outermost(ds []string) []string {
+	slices.Sort(ds)
+	var out []string
+	for _, d := range ds {
+		if len(out) > 0 && within(out[len(out)-1], d) {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// setSentinel moves root's sentinel watch to anc ("" for none); force
+// adds the watch again even if it is there (the kernel dropped it).
+func (w *Watcher) setSentinel(root, anc string, force bool) {
+	w.mu.Lock()
+	old := w.sentinel[root]
+	w.mu.Unlock()
+	if old == anc && !force {
+		return
+	}
+	if anc != "" && w.be != nil {
+		// Without it (gone, or no watch to spare), the periodic root check
+		// still notices the root's changes, a second late.
+		if _, err := w.be.add(anc, watchSentinel); err != nil && !isGone(err) && !isLimit(err) {
+			w.report(fmt.Errorf("native: watch %s for changes to %s: %w", anc, root, err))
+		}
+	}
+	if old == anc {
+		return
 	}
 	w.mu.Lock()
 	drop := false
@@ -801,19 +1159,29 @@ func (w *Watcher) setAncestor(root, old, anc string) {
 		w.ancestors[old]--
 		if w.ancestors[old] <= 0 {
 			delete(w.ancestors, old)
-			drop = old != anc
+			drop = true
 		}
 	}
 	if anc == "" {
-		delete(w.gone, root)
+		delete(w.sentinel, root)
 	} else {
-		w.gone[root] = anc
+		w.sentinel[root] = anc
 		w.ancestors[anc]++
 	}
 	w.mu.Unlock()
 	if drop {
 		w.unwatch(old)
 	}
+}
+
+// parentOf returns the directory a root's sentinel watches: its parent, or
+// "" for the filesystem root.
+func parentOf(root string) string {
+	p := filepath.Dir(root)
+	if p == root {
+		return ""
+	}
+	return p
 }
 
 // nearestDir returns dir or its nearest ancestor that is a directory.
