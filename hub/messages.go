@@ -17,16 +17,41 @@ type BuildStart struct {
 	Paths []string `json:"paths"`
 }
 
-// BuildComplete announces that build N succeeded: browsers reload (or swap
-// stylesheets when CSSOnly).
+// BuildComplete announces that build N succeeded, and what browsers do
+// about it (Action): reload the page, swap stylesheets and images in
+// place, or nothing.
 type BuildComplete struct {
-	Type      string   `json:"type"` // "build_complete"
-	Build     int64    `json:"build"`
-	Paths     []string `json:"paths"`
-	URLs      []string `json:"urls"`
-	CSSOnly   bool     `json:"css_only"`
-	ChangedAt int64    `json:"changed_at"` // unix milliseconds
+	Type  string   `json:"type"` // "build_complete"
+	Build int64    `json:"build"`
+	Paths []string `json:"paths"`
+	// URLs are the site paths of the files whose content changed; with
+	// ActionSwap, its stylesheets and images are swapped where the page's
+	// URLs have the same path.
+	URLs []string `json:"urls"`
+	// Action is ActionReload, ActionSwap or ActionNone.
+	Action string `json:"action"`
+	// Names, with ActionSwap when the site paths are not known (a proxied
+	// app), are file names ("app.css") matched against the last segment
+	// of the page's stylesheet and image URLs; a stylesheet name that
+	// matches nothing swaps every stylesheet of the page's origin.
+	Names []string `json:"names,omitempty"`
+	// CSSOnly is Action == ActionSwap with stylesheets only (kept for
+	// clients written before Action).
+	CSSOnly   bool  `json:"css_only"`
+	ChangedAt int64 `json:"changed_at"` // unix milliseconds
 }
+
+// What browsers do after a build (BuildComplete.Action).
+const (
+	// ActionReload reloads the page.
+	ActionReload = "reload"
+	// ActionSwap swaps the changed stylesheets and images in place
+	// (URLs, or Names); the page reloads only if one cannot be found.
+	ActionSwap = "swap"
+	// ActionNone does nothing: no file a browser can see changed. The
+	// client still takes the build id, and a failure overlay goes away.
+	ActionNone = "none"
+)
 
 // BuildFailed announces that build N failed; browsers show the output.
 type BuildFailed struct {
