@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/reloadd/reloadd/build"
 	"github.com/reloadd/reloadd/debounce"
+	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/watcher"
 )
 
@@ -14,10 +17,14 @@ import (
 // owns the runner, the -run app and the build ids; what an outcome means for
 // browsers, the terminal and the status is announce.go's job.
 
-// outcome is what one build and the app restart after it led to.
+// outcome is what one build and the app restart after it led to, or what
+// a change that needed no build (-build-on) leads to.
 type outcome struct {
-	id        int64
-	initial   bool // the start-up build (or its re-run after a restart)
+	id      int64
+	initial bool // the start-up build (or its re-run after a restart)
+	// built: the commands ran (-build, the -run restart); false for a
+	// change that needed neither, which browsers are only told about.
+	built     bool
 	paths     []string
 	changedAt time.Time // when the first change of the build was seen
 	res       build.Result
@@ -25,6 +32,15 @@ type outcome struct {
 	// output is what the browser's overlay shows on failure: the
 	// command's output, with reloadd's reason above it when it has one.
 	output string
+	// plan is what browsers do after a success (decide.go).
+	plan plan
+}
+
+// runWindow is when one build's commands ran, from the build's start to
+// the app accepting connections after it.
+type runWindow struct {
+	id         int64
+	start, end time.Time
 }
 
 // cancelled reports whether the build (or the wait for the app) was cut
@@ -61,8 +77,26 @@ func (d *daemon) buildLoop(ctx context.Context) {
 			d.queue.Done()
 			continue
 		}
+		if !b.Initial && !d.needsBuild(events) {
+			d.refresh(&id, b, events)
+			d.queue.Done()
+			continue
+		}
+		if !b.Initial {
+			d.hintOutputs(id+1, events)
+		}
 		id++
+		start := time.Now()
 		o := d.build(ctx, id, b, events)
+		if !o.cancelled() {
+			d.lastRun = runWindow{id: id, start: start, end: time.Now()}
+			switch {
+			case o.res.OK:
+				o.plan = d.decide(o)
+			case o.initial && d.index != nil:
+				d.index.Scan() // the baseline, even of a failed start-up build
+			}
+		}
 		d.announce(o)
 		if o.cancelled() && ctx.Err() == nil {
 			d.queue.Requeue() // cancelled by newer changes: its changes go into the next build
@@ -76,10 +110,8 @@ func (d *daemon) buildLoop(ctx context.Context) {
 // tells browsers that a build started; everything else is the caller's to
 // announce.
 func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events []watcher.Event) *outcome {
-	o := &outcome{id: id, initial: b.Initial, paths: make([]string, len(events)), changedAt: changedAt(b, events)}
-	for i, ev := range events {
-		o.paths[i] = ev.Path
-	}
+	o := newOutcome(b, events)
+	o.id, o.built = id, true
 	d.announceStart(o)
 
 	bctx, cancel := context.WithCancel(b.Context())
@@ -102,6 +134,74 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 		}
 	}
 	return o
+}
+
+func newOutcome(b debounce.Batch, events []watcher.Event) *outcome {
+	o := &outcome{initial: b.Initial, paths: make([]string, len(events)), changedAt: changedAt(b, events)}
+	for i, ev := range events {
+		o.paths[i] = ev.Path
+	}
+	return o
+}
+
+// refresh tells browsers about changes that need no build (-build-on):
+// the app keeps running, the page reloads or swaps what changed. It takes
+// a build id only when there is something to tell.
+func (d *daemon) refresh(id *int64, b debounce.Batch, events []watcher.Event) {
+	o := newOutcome(b, events)
+	o.res.OK = true
+	o.plan = d.decide(o)
+	if o.plan.action == hub.ActionNone {
+		d.announceNothing(o)
+		return
+	}
+	*id++
+	o.id = *id
+	d.announce(o)
+}
+
+// hintOutputs says, once per build, when a build is about to run only
+// because of files that changed while the previous build ran: most likely
+// that build's own outputs, which -output keeps from triggering builds.
+// The build still runs: a save made during a build looks the same.
+func (d *daemon) hintOutputs(id int64, events []watcher.Event) {
+	paths := wroteDuring(d.lastRun, events)
+	if len(paths) == 0 {
+		return
+	}
+	d.out.event("hint", fmt.Sprintf("reloadd: build %d is only for %s, which changed while build %d ran; if that build wrote them, %s stops this",
+		id, d.out.short(paths), d.lastRun.id, outputFlags(paths, d.out.cwd)),
+		map[string]any{"build": id, "paths": paths, "during_build": d.lastRun.id})
+}
+
+// outputSlack widens a build's run window by the coarseness of file
+// timestamps (the kernel's clock tick, up to 10 ms, twice over).
+const outputSlack = 20 * time.Millisecond
+
+// maxOutputCheck bounds the files looked at for the hint: a batch larger
+// than this is a checkout or a generator, not a build's echo worth a stat
+// each.
+const maxOutputCheck = 256
+
+// wroteDuring returns the paths of events if every one of them is a file
+// last modified while w's build ran, else nil.
+func wroteDuring(w runWindow, events []watcher.Event) []string {
+	if w.id == 0 || len(events) == 0 || len(events) > maxOutputCheck {
+		return nil
+	}
+	paths := make([]string, 0, len(events))
+	for _, ev := range events {
+		fi, err := os.Lstat(ev.Path)
+		if err != nil {
+			return nil // removed: nothing to tell by
+		}
+		mt := fi.ModTime()
+		if mt.Before(w.start.Add(-outputSlack)) || mt.After(w.end.Add(outputSlack)) {
+			return nil
+		}
+		paths = append(paths, ev.Path)
+	}
+	return paths
 }
 
 // changedAt is when the first change of a build was first seen: the
