@@ -245,9 +245,9 @@ type daemon struct {
 	// index knows the served directory by content, with -build (decide.go);
 	// nil otherwise. Owned by the build loop.
 	index *siteindex.Index
-	// lastRun is when the last build's commands ran, for telling a build
-	// that only its predecessor's writes triggered. Owned by the build loop.
-	lastRun runWindow
+	// echoes tells a build's own outputs coming back as changes (echo.go).
+	// Owned by the build loop.
+	echoes echoes
 
 	closers []io.Closer // what newDaemon opened, closed by close in reverse
 }

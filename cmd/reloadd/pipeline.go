@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/reloadd/reloadd/build"
@@ -34,13 +32,6 @@ type outcome struct {
 	output string
 	// plan is what browsers do after a success (decide.go).
 	plan plan
-}
-
-// runWindow is when one build's commands ran, from the build's start to
-// the app accepting connections after it.
-type runWindow struct {
-	id         int64
-	start, end time.Time
 }
 
 // cancelled reports whether the build (or the wait for the app) was cut
@@ -82,14 +73,14 @@ func (d *daemon) buildLoop(ctx context.Context) {
 			d.queue.Done()
 			continue
 		}
-		if !b.Initial {
-			d.hintOutputs(id+1, events)
-		}
+		echo := d.echoes.before(events) // is this the last build's output coming back?
 		id++
 		start := time.Now()
 		o := d.build(ctx, id, b, events)
+		var hint []fileTime
+		prev := d.echoes.last.id
 		if !o.cancelled() {
-			d.lastRun = runWindow{id: id, start: start, end: time.Now()}
+			hint = d.echoes.after(runWindow{id: id, start: start, end: time.Now()}, echo)
 			switch {
 			case o.res.OK:
 				o.plan = d.decide(o)
@@ -98,6 +89,9 @@ func (d *daemon) buildLoop(ctx context.Context) {
 			}
 		}
 		d.announce(o)
+		if hint != nil {
+			d.hintOutputs(id, prev, hint)
+		}
 		if o.cancelled() && ctx.Err() == nil {
 			d.queue.Requeue() // cancelled by newer changes: its changes go into the next build
 		} else {
@@ -158,50 +152,6 @@ func (d *daemon) refresh(id *int64, b debounce.Batch, events []watcher.Event) {
 	*id++
 	o.id = *id
 	d.announce(o)
-}
-
-// hintOutputs says, once per build, when a build is about to run only
-// because of files that changed while the previous build ran: most likely
-// that build's own outputs, which -output keeps from triggering builds.
-// The build still runs: a save made during a build looks the same.
-func (d *daemon) hintOutputs(id int64, events []watcher.Event) {
-	paths := wroteDuring(d.lastRun, events)
-	if len(paths) == 0 {
-		return
-	}
-	d.out.event("hint", fmt.Sprintf("reloadd: build %d is only for %s, which changed while build %d ran; if that build wrote them, %s stops this",
-		id, d.out.short(paths), d.lastRun.id, outputFlags(paths, d.out.cwd)),
-		map[string]any{"build": id, "paths": paths, "during_build": d.lastRun.id})
-}
-
-// outputSlack widens a build's run window by the coarseness of file
-// timestamps (the kernel's clock tick, up to 10 ms, twice over).
-const outputSlack = 20 * time.Millisecond
-
-// maxOutputCheck bounds the files looked at for the hint: a batch larger
-// than this is a checkout or a generator, not a build's echo worth a stat
-// each.
-const maxOutputCheck = 256
-
-// wroteDuring returns the paths of events if every one of them is a file
-// last modified while w's build ran, else nil.
-func wroteDuring(w runWindow, events []watcher.Event) []string {
-	if w.id == 0 || len(events) == 0 || len(events) > maxOutputCheck {
-		return nil
-	}
-	paths := make([]string, 0, len(events))
-	for _, ev := range events {
-		fi, err := os.Lstat(ev.Path)
-		if err != nil {
-			return nil // removed: nothing to tell by
-		}
-		mt := fi.ModTime()
-		if mt.Before(w.start.Add(-outputSlack)) || mt.After(w.end.Add(outputSlack)) {
-			return nil
-		}
-		paths = append(paths, ev.Path)
-	}
-	return paths
 }
 
 // changedAt is when the first change of a build was first seen: the
