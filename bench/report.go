@@ -53,9 +53,10 @@ type report struct {
 	finished time.Time
 	machine  string
 
-	latency []*latencyRow
-	scale   []*scaleRow
-	bursts  []*burstRow
+	latency   []*latencyRow
+	scale     []*scaleRow
+	bursts    []*burstRow
+	workflows []*workflowRow
 
 	missing []string // tools a figure needed and did not find
 	errs    []error  // figures that failed
@@ -138,6 +139,21 @@ func (r *report) markdown(w io.Writer) {
 			b := slices.Sorted(slices.Values(row.builds))
 			p("| `%s` | %d | %d | %d / %d / %d | 2 | %d of %d | %s |\n", row.script, len(b), row.saves,
 				b[0], b[len(b)/2], b[len(b)-1], row.allSeen, len(b), cell(row.note))
+		}
+		p("\n%s\n\n", r.stamp())
+	}
+	if len(r.workflows) > 0 {
+		p("#### Workflows: what each edit caused (figure 7)\n\n")
+		p("| setup | edit | edits | builds (needed) | app starts | page loads (needed) | second builds | notes |\n")
+		p("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, row := range r.workflows {
+			if row.na != "" || row.edits == 0 {
+				p("| %s | %s | – | %s | | | | %s |\n", row.setup, row.edit, cell(orDefault(row.na, "no edits")), cell(row.note))
+				continue
+			}
+			p("| %s | %s | %d | %d (%d) | %d | %d (%d) | %d | %s |\n", row.setup, row.edit, row.edits,
+				row.builds, row.wantBuilds*row.edits, row.restarts, row.loads, row.wantLoads*row.edits,
+				max(row.builds-row.wantBuilds*row.edits, 0), cell(row.note))
 		}
 		p("\n%s\n\n", r.stamp())
 	}
