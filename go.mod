@@ -8,6 +8,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/gorilla/websocket v1.5.3
+	github.com/moby/sys/mountinfo v0.7.3
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.50.0
 )

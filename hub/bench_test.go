@@ -190,7 +190,7 @@ func (s *swarm) stop() {
 	})
 }
 
-// BenchmarkBroadcast measures the time from Broadcast of a build_complete
+// BenchmarkBroadcast measures the time from Complete of a build_complete
 // until the last of N clients has read it (clients in another process,
 // wall clock). Each iteration is one broadcast; p50 and p99 are reported.
 func BenchmarkBroadcast(b *testing.B) {
@@ -210,7 +210,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			for i := range b.N {
 				build := int64(i + 1)
 				t0 := time.Now()
-				if _, err := h.Broadcast(BuildComplete{Type: TypeBuildComplete, Build: build,
+				if _, err := h.Complete(BuildComplete{Build: build,
 					Paths: []string{"/site/index.html"}, URLs: []string{"/index.html"}, ChangedAt: t0.UnixMilli()}); err != nil {
 					b.Fatal(err)
 				}

@@ -6,16 +6,22 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/reloadd/reloadd/internal/hostpolicy"
 )
 
 // client is one WebSocket connection.
 type client struct {
 	conn  *websocket.Conn
 	proto protocol
+	view  view // fixed at the handshake
 	// send is the bounded queue the writer drains. Before registration the
 	// reader goroutine owns it (and closes it when the client never
 	// registers); afterwards only the owner goroutine sends on or closes it.
 	send chan *websocket.PreparedMessage
+	// reports: the builds this connection may still report on (the owner
+	// adds, the reader takes).
+	reports reportable
 }
 
 // ServeHTTP upgrades the request to a WebSocket speaking reloadd's protocol
@@ -27,11 +33,24 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // LiveReload returns the handler for /livereload: the LiveReload protocol v7
 // (hello handshake with official-7, then reload and alert commands), for
 // livereload.js and the LiveReload browser extensions. Besides the origins
-// CheckOrigin accepts, it accepts browser-extension origins.
+// CheckOrigin accepts, it accepts browser-extension origins, which are sent
+// what other origins are (no build output, file names only).
 func (h *Hub) LiveReload() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.accept(w, r, &h.lrUp, protoLiveReload)
 	})
+}
+
+// viewOf decides, at the handshake, how much a client may be told: the full
+// messages when it has no Origin (a local program) or its Origin is the
+// request's own Host (a page reloadd served); otherwise the view for other
+// origins.
+func viewOf(r *http.Request) view {
+	origin := r.Header.Get("Origin")
+	if origin == "" || hostpolicy.SameOrigin(origin, r.Host) {
+		return viewFull
+	}
+	return viewOthers
 }
 
 // accept upgrades the connection and starts the client's reader and writer.
@@ -43,6 +62,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, up *websocket.Upgra
 		http.Error(w, "reloadd is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	v := viewOf(r)
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		h.log.Debug("hub: upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -59,7 +79,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, up *websocket.Upgra
 	h.wg.Add(2)
 	h.mu.Unlock()
 
-	c := &client{conn: conn, proto: proto, send: make(chan *websocket.PreparedMessage, h.opts.SendQueue)}
+	c := &client{conn: conn, proto: proto, view: v, send: make(chan *websocket.PreparedMessage, h.opts.SendQueue)}
 	go h.write(c)
 	go h.read(c)
 }
@@ -113,23 +133,27 @@ func (h *Hub) read(c *client) {
 		}
 		c.conn.SetReadDeadline(time.Now().Add(pongWait))
 		if typ == websocket.TextMessage && c.proto == protoReloadd {
-			h.handleClientMessage(data)
+			h.handleClientMessage(c, data)
 		}
 		// LiveReload clients send info and url commands: nothing to do.
 	}
 }
 
-// handleClientMessage interprets one reloadd client frame. Anything
-// malformed or unknown is ignored.
-func (h *Hub) handleClientMessage(data []byte) {
+// handleClientMessage interprets one reloadd client frame: a timing report
+// is passed on when it is believable (see the package comment). Anything
+// malformed, unknown or unbelievable is ignored.
+func (h *Hub) handleClientMessage(c *client, data []byte) {
 	var m Reloaded
 	if err := json.Unmarshal(data, &m); err != nil || m.Type != TypeReloaded {
 		return
 	}
-	if !m.sane() {
+	now := h.now()
+	if !c.reports.take(m.Build) || !h.sent.accept(&m, now) || !h.limit.allow(now) {
+		if n := h.dropped.Add(1); n&(n-1) == 0 { // 1, 2, 4, 8…: never a flood of lines
+			h.log.Debug("hub: timing report not believed or over the limit", "remote", c.conn.RemoteAddr(), "dropped", n)
+		}
 		return
 	}
-	h.sent.rebase(&m)
 	if h.opts.OnReloaded != nil {
 		h.opts.OnReloaded(m)
 	}

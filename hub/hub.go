@@ -2,26 +2,54 @@
 // about builds.
 //
 // It speaks two protocols. reloadd's own (at /_reloadd/ws, [Hub.ServeHTTP])
-// sends the JSON messages of docs/DESIGN.md — hello, build_start, build_complete,
-// build_failed — and receives the browsers' timing reports. The LiveReload
-// protocol v7 (at /livereload, [Hub.LiveReload]) lets pages that include
-// livereload.js and the LiveReload browser extensions work unchanged: after
-// the hello handshake they receive reload commands for successful builds and
-// an alert for failed ones.
+// sends the JSON messages of docs/DESIGN.md — hello, build_start,
+// build_complete, build_failed — and receives the browsers' timing reports.
+// The LiveReload protocol v7 (at /livereload, [Hub.LiveReload]) lets pages
+// that include livereload.js and the LiveReload browser extensions work
+// unchanged: after the hello handshake they receive reload commands for
+// successful builds and an alert for failed ones.
+//
+// The build side calls [Hub.Start], [Hub.Complete] and [Hub.Failed]; each
+// sets the message's type itself, and Complete records the build id inside
+// the hub's owner goroutine in the same step as the broadcast, so that a
+// client connecting at that moment gets either the new id in its hello or
+// the build_complete, never neither.
+//
+// # Who gets what
+//
+// Which WebSocket handshakes are accepted is the host policy's business
+// ([Options.CheckOrigin], internal/hostpolicy). Of the accepted clients, a
+// page reloadd serves itself (its Origin is the request's own Host: reloadd's
+// address, which with -proxy also serves the app's pages) and a client with
+// no Origin (a local program: bench/, an editor integration) get the full
+// messages. A browser client from any other allowed origin — a page on
+// another localhost port, an -allow-host name on another port, a browser
+// extension on /livereload — gets no build output (a short notice instead)
+// and no absolute paths (file names only); urls, build ids and exit codes
+// are the same for everyone.
+//
+// Timing reports (reloaded) are believed only when they could be true: for
+// a build that connection was told about (its hello's, or a build_complete
+// it was sent), once per connection and build, no more per build than the
+// clients it was sent to, arriving within a minute of it, with times that fit
+// between the change and now on the server's clock; and at most 64 at once
+// and 16 a second overall (see reports.go for the reasons). Anything else
+// is dropped without a word.
 //
 // # Concurrency
 //
-// One goroutine (the owner) holds the set of clients; everyone else talks to
-// it over channels. Each client has exactly one reader goroutine (which also
-// does the LiveReload handshake and the registration) and one writer
-// goroutine (which does every write: messages, pings and the close frame),
-// as gorilla/websocket requires; the HTTP handler returns as soon as the
-// connection is upgraded, so no HTTP server state stays alive per client.
-// Broadcast encodes a message once per protocol (websocket.PreparedMessage)
-// and offers it to every client's bounded send queue without waiting: a
-// client whose queue is full is dropped at once, and a client whose write
-// blocks past the write timeout is dropped by its writer. Dropped clients
-// reconnect and resync through hello.
+// One goroutine (the owner) holds the set of clients and the last build id;
+// everyone else talks to it over channels. Each client has exactly one
+// reader goroutine (which also does the LiveReload handshake, the
+// registration and the timing reports) and one writer goroutine (which does
+// every write: messages, pings and the close frame), as gorilla/websocket
+// requires; the HTTP handler returns as soon as the connection is upgraded,
+// so no HTTP server state stays alive per client. A broadcast is encoded
+// once per protocol and view (websocket.PreparedMessage) and offered to
+// every client's bounded send queue without waiting: a client whose queue
+// is full is dropped at once, and a client whose write blocks past the
+// write timeout is dropped by its writer. Dropped clients reconnect and
+// resync through hello.
 //
 // All methods of [Hub] are safe for concurrent use. [Hub.Close] sends every
 // client a going-away close frame, waits for all goroutines the hub started,
@@ -48,6 +76,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/reloadd/reloadd/internal/hostpolicy"
 )
 
 // Timeouts and limits, named as in gorilla's chat example.
@@ -82,7 +112,7 @@ const (
 	readBufferSize = 512
 )
 
-// ErrClosed is returned by Broadcast after Close.
+// ErrClosed is returned by the sending methods after Close.
 var ErrClosed = errors.New("hub: closed")
 
 // Options configure a Hub. The zero value means the defaults.
@@ -90,14 +120,16 @@ type Options struct {
 	// Epoch identifies this reloadd process in hello messages.
 	Epoch string
 	// CheckOrigin decides whether a WebSocket handshake is accepted. Nil
-	// means [OriginChecker]("", nil): no Origin, loopback names and the
-	// request's own host. The LiveReload endpoint also accepts
-	// browser-extension origins (see [IsExtensionOrigin]).
+	// means hostpolicy.New("", nil).CheckOrigin: no Origin, loopback names
+	// and the request's own host. The LiveReload endpoint also accepts
+	// browser-extension origins.
 	CheckOrigin func(r *http.Request) bool
 	// OnReloaded receives the timing reports browsers send after a reload
 	// or a stylesheet swap, re-based on the server's clock (see
-	// [Reloaded]). It is called from client reader goroutines and must not
-	// block.
+	// [Reloaded]), once the hub believes them (see the package comment:
+	// a report must be for a build that connection was told about, once,
+	// within bounds, and within the rate limit). It is called from client
+	// reader goroutines and must not block.
 	OnReloaded func(Reloaded)
 	// SendQueue is the per-client queue length; 0 means DefaultSendQueue,
 	// and less than 2 means 2.
@@ -107,20 +139,22 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Logger receives debug diagnostics; nil discards them.
 	Logger *slog.Logger
+
+	now func() time.Time // the clock, for tests; nil means time.Now
 }
 
 // Hub is the set of connected browsers. Its methods are safe for concurrent
 // use.
 type Hub struct {
 	opts     Options
+	now      func() time.Time
 	upgrader websocket.Upgrader
 	lrUp     websocket.Upgrader // the LiveReload endpoint's
 	log      *slog.Logger
 
 	register   chan *client
 	unregister chan *client
-	broadcast  chan broadcastReq
-	setBuild   chan int64
+	send       chan sendReq
 	quit       chan struct{} // closed by Close
 	ownerDone  chan struct{} // closed by the owner when it returns
 
@@ -130,29 +164,50 @@ type Hub struct {
 	wg     sync.WaitGroup               // every client's reader and writer goroutines
 
 	nclients atomic.Int64
-	build    atomic.Int64 // last build announced by SetBuild (for status)
-	sent     sentLog      // when recent build_completes went out, for timing reports
+	build    atomic.Int64 // the owner's build id, mirrored for Build
+	sent     sentLog      // recent build_completes, for timing reports
+	limit    bucket       // timing reports passed on, overall
+	dropped  atomic.Int64 // timing reports not believed or over the limit
 }
 
-// protocol is what a client speaks.
+// protocol is what a client speaks. A future client kind that must not
+// count as a browser to reload (issue 17's dashboard) gets its own value:
+// messages meant for one protocol leave the others' slots empty.
 type protocol uint8
 
 const (
 	protoReloadd protocol = iota
 	protoLiveReload
+	numProtocols
 )
 
-// outgoing is one broadcast, encoded once per protocol.
-type outgoing struct {
-	native []*websocket.PreparedMessage // for reloadd clients
-	lr     []*websocket.PreparedMessage // for LiveReload clients
-	failed bool                         // a build_failed: replay native[0] to clients that connect later
-	ok     bool                         // a build_complete: forget the last failure
-}
+// view is how much a client may be told (see the package comment).
+type view uint8
 
-type broadcastReq struct {
-	out   outgoing
-	reply chan int
+const (
+	viewFull   view = iota // a page reloadd serves, or a local program
+	viewOthers             // a page of another allowed origin, or an extension
+	numViews
+)
+
+// outgoing is one broadcast, encoded once per protocol and view. A nil
+// slot is not sent to those clients.
+type outgoing [numProtocols][numViews][]*websocket.PreparedMessage
+
+func (o *outgoing) to(c *client) []*websocket.PreparedMessage { return o[c.proto][c.view] }
+
+// sendReq asks the owner to broadcast out. complete marks a build_complete
+// of build, changed at changedAt (the owner records build as the last
+// completed build, forgets the last failure, and logs the sending for
+// timing reports); failed marks a build_failed (replayed to clients that
+// connect until the next success).
+type sendReq struct {
+	out       outgoing
+	complete  bool
+	failed    bool
+	build     int64
+	changedAt int64
+	reply     chan int
 }
 
 // New starts a hub. Close it to stop its goroutine.
@@ -167,22 +222,27 @@ func New(opts Options) *Hub {
 		opts.WriteTimeout = DefaultWriteTimeout
 	}
 	if opts.CheckOrigin == nil {
-		opts.CheckOrigin = OriginChecker("", nil)
+		opts.CheckOrigin = hostpolicy.New("", nil).CheckOrigin
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	now := opts.now
+	if now == nil {
+		now = time.Now
+	}
 	h := &Hub{
 		opts:       opts,
+		now:        now,
 		log:        log,
 		register:   make(chan *client),
 		unregister: make(chan *client),
-		broadcast:  make(chan broadcastReq),
-		setBuild:   make(chan int64),
+		send:       make(chan sendReq),
 		quit:       make(chan struct{}),
 		ownerDone:  make(chan struct{}),
 		conns:      make(map[*websocket.Conn]struct{}),
+		limit:      bucket{rate: reportRate, burst: reportBurst},
 	}
 	pool := &sync.Pool{}
 	h.upgrader = websocket.Upgrader{
@@ -192,18 +252,19 @@ func New(opts Options) *Hub {
 	}
 	h.lrUp = h.upgrader
 	h.lrUp.CheckOrigin = func(r *http.Request) bool {
-		return IsExtensionOrigin(r.Header.Get("Origin")) || opts.CheckOrigin(r)
+		return hostpolicy.IsExtensionOrigin(r.Header.Get("Origin")) || opts.CheckOrigin(r)
 	}
 	go h.own()
 	return h
 }
 
-// own is the owner goroutine: the only one that touches the client set.
+// own is the owner goroutine: the only one that touches the client set and
+// the last build id.
 func (h *Hub) own() {
 	defer close(h.ownerDone)
 	clients := make(map[*client]struct{})
 	var build int64
-	var lastFailed *websocket.PreparedMessage // replayed to new reloadd clients until a build succeeds
+	var lastFailed *outgoing // replayed to new reloadd clients until a build succeeds
 	drop := func(c *client, slow bool) {
 		if _, ok := clients[c]; !ok {
 			return
@@ -223,30 +284,44 @@ func (h *Hub) own() {
 		case c := <-h.register:
 			// The queue holds at most the LiveReload hello: these never block.
 			if c.proto == protoReloadd {
-				c.send <- mustPrepare(Hello{Type: TypeHello, Epoch: h.opts.Epoch, Build: build})
+				c.reports.add(build) // a reloaded page reports on the build its hello names
+				c.send <- mustPrepare(Hello{Epoch: h.opts.Epoch, Build: build})
 				if lastFailed != nil {
-					c.send <- lastFailed
+					for _, m := range lastFailed.to(c) {
+						c.send <- m
+					}
 				}
 			}
 			clients[c] = struct{}{}
 			h.nclients.Add(1)
 		case c := <-h.unregister:
 			drop(c, false)
-		case n := <-h.setBuild:
-			build = n
-			lastFailed = nil
-		case req := <-h.broadcast:
+		case req := <-h.send:
 			switch {
-			case req.out.failed:
-				lastFailed = req.out.native[0]
-			case req.out.ok:
+			case req.complete:
+				build = req.build
+				h.build.Store(build)
 				lastFailed = nil
+				// Logged before any client can have the message, with
+				// one report per reloadd client as the budget.
+				browsers := 0
+				for c := range clients {
+					if c.proto == protoReloadd {
+						browsers++
+					}
+				}
+				h.sent.record(build, req.changedAt, h.now(), browsers)
+			case req.failed:
+				lastFailed = &req.out
 			}
 			n := 0
 			for c := range clients {
-				msgs := req.out.native
-				if c.proto == protoLiveReload {
-					msgs = req.out.lr
+				msgs := req.out.to(c)
+				if len(msgs) == 0 {
+					continue
+				}
+				if req.complete {
+					c.reports.add(req.build) // before the client can answer
 				}
 				if offer(c, msgs) {
 					n++
@@ -294,75 +369,69 @@ func mustPrepare(v any) *websocket.PreparedMessage {
 	return m
 }
 
-// Broadcast encodes v as JSON once and queues it to every reloadd client
-// without waiting. BuildComplete and BuildFailed (values or pointers) are
-// also translated for LiveReload clients (reload commands and an alert);
-// other values reach reloadd clients only. A BuildFailed is remembered and
-// sent after hello to reloadd clients that connect before the next
-// BuildComplete or SetBuild, so that a page opened while the build is broken
-// shows why.
+func one(v any) []*websocket.PreparedMessage { return []*websocket.PreparedMessage{mustPrepare(v)} }
+
+// Start announces that build started, for a change of paths (absolute).
+// Browsers show a "rebuilding…" indicator if it takes a while; LiveReload
+// clients are not told. It returns the number of clients the message was
+// queued to, or ErrClosed after Close.
+func (h *Hub) Start(build int64, paths []string) (int, error) {
+	m := BuildStart{Build: build, Paths: paths}
+	var out outgoing
+	out[protoReloadd][viewFull] = one(m)
+	out[protoReloadd][viewOthers] = one(m.forOthers())
+	return h.do(sendReq{out: out})
+}
+
+// Complete announces that build m.Build succeeded: browsers reload, or swap
+// stylesheets and images in place. It makes m.Build the build id clients
+// that connect afterwards get in hello, in the same step as the broadcast,
+// and forgets the last failure. LiveReload clients get reload commands.
 //
-// Broadcast returns the number of clients the message was queued to; clients
-// too slow to take it are dropped and not counted. It returns ErrClosed after
+// It returns the number of clients the message was queued to; clients too
+// slow to take it are dropped and not counted. It returns ErrClosed after
 // Close.
-func (h *Hub) Broadcast(v any) (int, error) {
-	out, err := h.encode(v)
-	if err != nil {
-		return 0, err
+func (h *Hub) Complete(m BuildComplete) (int, error) {
+	var out outgoing
+	others := m.forOthers()
+	out[protoReloadd][viewFull] = one(m)
+	out[protoReloadd][viewOthers] = one(others)
+	for v, msg := range [numViews]BuildComplete{viewFull: m, viewOthers: others} {
+		for _, cmd := range liveReloadCommands(msg) {
+			out[protoLiveReload][v] = append(out[protoLiveReload][v], mustPrepare(cmd))
+		}
 	}
-	req := broadcastReq{out: out, reply: make(chan int, 1)}
+	return h.do(sendReq{out: out, complete: true, build: m.Build, changedAt: m.ChangedAt})
+}
+
+// Failed announces that build m.Build failed (or that the app crashed,
+// with m.Build the last completed build): browsers show m.Output in an
+// overlay, LiveReload clients an alert. The failure is also sent, right
+// after hello, to reloadd clients that connect before the next Complete, so
+// that a page opened while the build is broken shows why. It returns like
+// Complete.
+func (h *Hub) Failed(m BuildFailed) (int, error) {
+	var out outgoing
+	others := m.forOthers()
+	out[protoReloadd][viewFull] = one(m)
+	out[protoReloadd][viewOthers] = one(others)
+	out[protoLiveReload][viewFull] = one(liveReloadAlert(m))
+	out[protoLiveReload][viewOthers] = one(liveReloadAlert(others))
+	return h.do(sendReq{out: out, failed: true})
+}
+
+// do hands req to the owner and waits for the count.
+func (h *Hub) do(req sendReq) (int, error) {
+	req.reply = make(chan int, 1)
 	select {
-	case h.broadcast <- req:
+	case h.send <- req:
 		return <-req.reply, nil
 	case <-h.quit:
 		return 0, ErrClosed
 	}
 }
 
-// encode prepares v for both protocols.
-func (h *Hub) encode(v any) (outgoing, error) {
-	switch m := v.(type) {
-	case *BuildComplete:
-		if m != nil {
-			v = *m
-		}
-	case *BuildFailed:
-		if m != nil {
-			v = *m
-		}
-	}
-	native, err := prepare(v)
-	if err != nil {
-		return outgoing{}, err
-	}
-	out := outgoing{native: []*websocket.PreparedMessage{native}}
-	switch m := v.(type) {
-	case BuildComplete:
-		out.ok = true
-		h.sent.record(m.Build, m.ChangedAt, time.Now())
-		for _, cmd := range liveReloadCommands(m) {
-			out.lr = append(out.lr, mustPrepare(cmd))
-		}
-	case BuildFailed:
-		out.failed = true
-		out.lr = []*websocket.PreparedMessage{mustPrepare(liveReloadAlert(m))}
-	}
-	return out, nil
-}
-
-// SetBuild records the id of the last completed build, which clients that
-// connect afterwards receive in hello, and forgets the last failure. Call it
-// before broadcasting that build's build_complete, so that no client can
-// miss both.
-func (h *Hub) SetBuild(n int64) {
-	select {
-	case h.setBuild <- n:
-		h.build.Store(n)
-	case <-h.quit:
-	}
-}
-
-// Build returns the id last passed to SetBuild.
+// Build returns the id of the last completed build (0 before any).
 func (h *Hub) Build() int64 { return h.build.Load() }
 
 // Epoch returns the epoch sent in hello.
@@ -374,8 +443,9 @@ func (h *Hub) Clients() int { return int(h.nclients.Load()) }
 // Close sends every client a going-away close frame and waits for all client
 // goroutines; connections that have not finished after a short grace period
 // (a client that stopped reading, a LiveReload handshake in progress) are
-// closed. Broadcast returns ErrClosed afterwards, and new WebSocket requests
-// are refused with 503. Close is idempotent and always returns nil.
+// closed. The sending methods return ErrClosed afterwards, and new
+// WebSocket requests are refused with 503. Close is idempotent and always
+// returns nil.
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	first := !h.closed

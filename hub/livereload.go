@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -85,7 +84,7 @@ func (h *Hub) liveReloadHandshake(c *client) bool {
 // reloading every stylesheet) with liveCSS and liveImg, so that
 // livereload.js swaps them in place; otherwise one reload of the page.
 func liveReloadCommands(m BuildComplete) []LiveReloadReload {
-	switch m.Action {
+	switch m.action() {
 	case ActionNone:
 		return nil
 	case ActionSwap:
@@ -104,15 +103,16 @@ func liveReloadCommands(m BuildComplete) []LiveReloadReload {
 		}
 	}
 	// A path livereload.js cannot match as a stylesheet or image makes it
-	// reload the page.
-	p := "/"
-	for _, u := range m.URLs {
-		if !IsStylesheet(u) && !IsImage(u) {
-			p = u
-			break
+	// reload the page: a changed page's URL, else a changed file's path,
+	// else "/" (never a stylesheet's, which it would swap instead).
+	for _, list := range [][]string{m.URLs, m.Paths} {
+		for _, u := range list {
+			if !IsStylesheet(u) && !IsImage(u) {
+				return []LiveReloadReload{{Command: "reload", Path: u}}
+			}
 		}
 	}
-	return []LiveReloadReload{{Command: "reload", Path: p}}
+	return []LiveReloadReload{{Command: "reload", Path: "/"}}
 }
 
 // liveReloadAlert translates a build_failed. The output's tail is kept:
@@ -123,10 +123,7 @@ func liveReloadAlert(m BuildFailed) LiveReloadAlert {
 	if len(out) > keep {
 		out = "…" + strings.ToValidUTF8(out[len(out)-keep:], "")
 	}
-	msg := "reloadd: build failed"
-	if m.ExitCode != 0 {
-		msg += " (exit " + strconv.Itoa(m.ExitCode) + ")"
-	}
+	msg := "reloadd: build failed" + exitNote(m.ExitCode)
 	if out != "" {
 		msg += "\n\n" + out
 	}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,8 +16,18 @@ const protocolV6 = "http://livereload.com/protocols/official-6"
 // livereload.js does.
 func dialLiveReload(t *testing.T, srvURL string, h *Hub) *websocket.Conn {
 	t.Helper()
+	return dialLiveReloadFrom(t, srvURL, h, "")
+}
+
+// dialLiveReloadFrom is dialLiveReload with an Origin header ("" for none).
+func dialLiveReloadFrom(t *testing.T, srvURL string, h *Hub, origin string) *websocket.Conn {
+	t.Helper()
 	before := h.Clients()
-	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srvURL, "http")+LiveReloadPath, nil)
+	var header http.Header
+	if origin != "" {
+		header = http.Header{"Origin": {origin}}
+	}
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srvURL, "http")+LiveReloadPath, header)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +52,8 @@ func TestLiveReloadProtocol(t *testing.T) {
 
 	// build_start means nothing in LiveReload: the next thing lr sees is
 	// the reload.
-	h.Broadcast(BuildStart{Type: TypeBuildStart, Build: 1})
-	h.Broadcast(BuildComplete{Type: TypeBuildComplete, Build: 1, Action: ActionSwap,
+	h.Start(1, nil)
+	h.Complete(BuildComplete{Build: 1, Action: ActionSwap,
 		Paths: []string{"/s/css/a.css", "/s/img/b.png"}, URLs: []string{"/css/a.css", "/img/b.png"}})
 	for _, want := range []string{"/css/a.css", "/img/b.png"} {
 		m := readJSON(t, lr)
@@ -52,12 +63,12 @@ func TestLiveReloadProtocol(t *testing.T) {
 	}
 	// A build that changed nothing visible sends LiveReload nothing: the
 	// next thing lr sees is build 2's reload.
-	h.Broadcast(BuildComplete{Type: TypeBuildComplete, Build: 2, Paths: []string{"/src/a.scss"}, URLs: []string{}, Action: ActionNone})
-	h.Broadcast(BuildComplete{Type: TypeBuildComplete, Build: 3, Paths: []string{"/s/index.html"}, URLs: []string{"/index.html"}, Action: ActionReload})
+	h.Complete(BuildComplete{Build: 2, Paths: []string{"/src/a.scss"}, URLs: []string{}, Action: ActionNone})
+	h.Complete(BuildComplete{Build: 3, Paths: []string{"/s/index.html"}, URLs: []string{"/index.html"}, Action: ActionReload})
 	if m := readJSON(t, lr); m["command"] != "reload" || m["path"] != "/index.html" || m["liveCSS"] != false {
 		t.Errorf("got %v, want a page reload", m)
 	}
-	h.Broadcast(BuildFailed{Type: TypeBuildFailed, Build: 4, ExitCode: 1, Output: "main.go:3: syntax error\n"})
+	h.Failed(BuildFailed{Build: 4, ExitCode: 1, Output: "main.go:3: syntax error\n"})
 	if m := readJSON(t, lr); m["command"] != "alert" || !strings.Contains(m["message"].(string), "main.go:3: syntax error") {
 		t.Errorf("got %v, want an alert", m)
 	}
@@ -71,7 +82,7 @@ func TestLiveReloadProtocol(t *testing.T) {
 	// A LiveReload client connecting while the build is broken gets no
 	// alert (it would pop up on every page load), just the next reload.
 	lr2 := dialLiveReload(t, srv.URL, h)
-	h.Broadcast(BuildComplete{Type: TypeBuildComplete, Build: 5, Paths: []string{"/s/x.js"}, URLs: []string{"/x.js"}, Action: ActionReload})
+	h.Complete(BuildComplete{Build: 5, Paths: []string{"/s/x.js"}, URLs: []string{"/x.js"}, Action: ActionReload})
 	if m := readJSON(t, lr2); m["command"] != "reload" || m["path"] != "/x.js" {
 		t.Errorf("got %v, want the reload", m)
 	}
@@ -122,8 +133,8 @@ func TestLiveReloadCommands(t *testing.T) {
 			[]LiveReloadReload{{"reload", "app.css", true, true}}},
 		{"a page among them", BuildComplete{Paths: []string{"/s/a.css", "/s/i.html"}, URLs: []string{"/a.css", "/i.html"}, Action: ActionReload},
 			[]LiveReloadReload{{"reload", "/i.html", false, false}}},
-		{"reload, proxy: no urls", BuildComplete{Paths: []string{"/src/main.go"}, URLs: []string{}, Action: ActionReload},
-			[]LiveReloadReload{{"reload", "/", false, false}}},
+		{"reload, proxy: no urls", BuildComplete{Paths: []string{"/src/a.css", "/src/main.go"}, URLs: []string{}, Action: ActionReload},
+			[]LiveReloadReload{{"reload", "/src/main.go", false, false}}},
 		{"reload of a stylesheet alone must not swap it", BuildComplete{URLs: []string{"/a.css"}, Action: ActionReload},
 			[]LiveReloadReload{{"reload", "/", false, false}}},
 		{"nothing visible changed", BuildComplete{Paths: []string{"/src/a.scss"}, URLs: []string{}, Action: ActionNone}, nil},

@@ -1,18 +1,25 @@
 package hub
 
-// Server → client messages, one JSON object per WebSocket frame. The field
-// names are the wire contract in docs/DESIGN.md.
+import (
+	"encoding/json"
+	"path/filepath"
+	"strconv"
+)
+
+// Server → client messages, one JSON object per WebSocket frame, with the
+// field names of the wire contract in docs/DESIGN.md. Each type writes its
+// own "type" field when encoded (its MarshalJSON), so no caller can get it
+// wrong; the hub's methods ([Hub.Start], [Hub.Complete], [Hub.Failed]) are
+// the only way to send them.
 
 // Hello is sent to every client when it connects.
 type Hello struct {
-	Type  string `json:"type"` // "hello"
 	Epoch string `json:"epoch"`
 	Build int64  `json:"build"`
 }
 
 // BuildStart announces that build N started.
 type BuildStart struct {
-	Type  string   `json:"type"` // "build_start"
 	Build int64    `json:"build"`
 	Paths []string `json:"paths"`
 }
@@ -21,14 +28,14 @@ type BuildStart struct {
 // about it (Action): reload the page, swap stylesheets and images in
 // place, or nothing.
 type BuildComplete struct {
-	Type  string   `json:"type"` // "build_complete"
 	Build int64    `json:"build"`
-	Paths []string `json:"paths"`
-	// URLs are the site paths of the files whose content changed; with
-	// ActionSwap, its stylesheets and images are swapped where the page's
-	// URLs have the same path.
+	Paths []string `json:"paths"` // absolute paths of the changed files
+	// URLs are the site paths of the served files whose content changed;
+	// with ActionSwap, its stylesheets and images are swapped where the
+	// page's URLs have the same path.
 	URLs []string `json:"urls"`
-	// Action is ActionReload, ActionSwap or ActionNone.
+	// Action is ActionReload, ActionSwap or ActionNone; "" is sent as
+	// ActionSwap when CSSOnly, else ActionReload.
 	Action string `json:"action"`
 	// Names, with ActionSwap when the site paths are not known (a proxied
 	// app), are file names ("app.css") matched against the last segment
@@ -55,7 +62,6 @@ const (
 
 // BuildFailed announces that build N failed; browsers show the output.
 type BuildFailed struct {
-	Type     string `json:"type"` // "build_failed"
 	Build    int64  `json:"build"`
 	ExitCode int    `json:"exit_code"`
 	Output   string `json:"output"`
@@ -70,6 +76,63 @@ const (
 	TypeReloaded      = "reloaded"
 )
 
+// MarshalJSON encodes m with "type":"hello".
+func (m Hello) MarshalJSON() ([]byte, error) {
+	type plain Hello
+	return json.Marshal(struct {
+		Type string `json:"type"`
+		plain
+	}{TypeHello, plain(m)})
+}
+
+// MarshalJSON encodes m with "type":"build_start"; nil Paths are [].
+func (m BuildStart) MarshalJSON() ([]byte, error) {
+	type plain BuildStart
+	m.Paths = nonNil(m.Paths)
+	return json.Marshal(struct {
+		Type string `json:"type"`
+		plain
+	}{TypeBuildStart, plain(m)})
+}
+
+// MarshalJSON encodes m with "type":"build_complete"; nil Paths and URLs
+// are [], and an empty Action is the one CSSOnly implies.
+func (m BuildComplete) MarshalJSON() ([]byte, error) {
+	type plain BuildComplete
+	m.Paths, m.URLs, m.Action = nonNil(m.Paths), nonNil(m.URLs), m.action()
+	return json.Marshal(struct {
+		Type string `json:"type"`
+		plain
+	}{TypeBuildComplete, plain(m)})
+}
+
+// MarshalJSON encodes m with "type":"build_failed".
+func (m BuildFailed) MarshalJSON() ([]byte, error) {
+	type plain BuildFailed
+	return json.Marshal(struct {
+		Type string `json:"type"`
+		plain
+	}{TypeBuildFailed, plain(m)})
+}
+
+// action is m.Action, or for an empty one the action CSSOnly implies.
+func (m BuildComplete) action() string {
+	switch {
+	case m.Action != "":
+		return m.Action
+	case m.CSSOnly:
+		return ActionSwap
+	}
+	return ActionReload
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // Reloaded is what a client reports after the page it reloaded has loaded,
 // or after it swapped stylesheets or images in place. Times are milliseconds
 // since the change was first seen (changed_at); zero when unknown.
@@ -81,6 +144,9 @@ const (
 // message was sent is the server's measurement, the part after it the
 // browser's (both clocks agree on durations). Received is then the server's
 // figure for changed_at → sent.
+//
+// The hub passes a report on only when it is believable: see
+// [Options.OnReloaded].
 type Reloaded struct {
 	Type             string  `json:"type"` // "reloaded"
 	Build            int64   `json:"build"`
@@ -92,16 +158,53 @@ type Reloaded struct {
 	ImgSwap          bool    `json:"img_swap,omitempty"`
 }
 
-// maxReportMS bounds the times a report may carry: anything beyond a day
-// is a broken clock or a forged report, not a measurement.
-const maxReportMS = 24 * 60 * 60 * 1000
+// What a client from another origin is sent instead (see [view]): the
+// pages reloadd serves get everything; a page on another origin the policy
+// allows (another localhost port, an -allow-host name on another port, a
+// browser extension) gets what it needs to reload and swap, and nothing a
+// build log or the file system would tell it.
 
-// sane reports whether every time in r is within reason.
-func (r *Reloaded) sane() bool {
-	for _, v := range []float64{r.NavigationStart, r.DOMContentLoaded, r.Load, r.Received} {
-		if v < -maxReportMS || v > maxReportMS {
-			return false
+// hiddenOutput replaces build_failed's output for other origins. Build
+// output often holds secrets (tokens in a failing curl, environment dumps),
+// and a page on another port is not necessarily the user's.
+const hiddenOutput = "reloadd: the build output is hidden from pages that reloadd does not serve " +
+	"(this page's origin is not reloadd's address). It is on reloadd's terminal, and on pages opened through reloadd."
+
+// names replaces absolute paths by their file names: as many as before (the
+// client compares the count with urls'), and no directories, so no user
+// names, home directories or project layout.
+func names(paths []string) []string {
+	if paths == nil {
+		return nil
+	}
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		if p != "" {
+			out[i] = filepath.Base(p)
 		}
 	}
-	return true
+	return out
+}
+
+func (m BuildStart) forOthers() BuildStart {
+	m.Paths = names(m.Paths)
+	return m
+}
+
+func (m BuildComplete) forOthers() BuildComplete {
+	m.Paths = names(m.Paths)
+	return m
+}
+
+func (m BuildFailed) forOthers() BuildFailed {
+	m.Output = hiddenOutput
+	return m
+}
+
+// exitNote is the "(exit N)" of a failure line, or "".
+func exitNote(code int) string {
+	if code == 0 {
+		return ""
+	}
+	return " (exit " + strconv.Itoa(code) + ")"
 }

@@ -98,7 +98,7 @@ func (c *rawClient) fill(t testing.TB, h *Hub) {
 	}
 	big := strings.Repeat("x", msg)
 	for i := range n {
-		if _, err := h.Broadcast(BuildStart{Type: TypeBuildStart, Build: int64(-i), Paths: []string{big}}); err != nil {
+		if _, err := h.Start(int64(-i), []string{big}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,9 +134,9 @@ func TestThousandClientsAndOneStalled(t *testing.T) {
 			}
 		})
 	}
-	got, err := h.Broadcast(BuildComplete{Type: TypeBuildComplete, Build: 1, URLs: []string{"/index.html"}})
+	got, err := h.Complete(BuildComplete{Build: 1, URLs: []string{"/index.html"}})
 	if err != nil || got != n+1 {
-		t.Errorf("Broadcast = %d, %v; want %d", got, err, n+1)
+		t.Errorf("Complete = %d, %v; want %d", got, err, n+1)
 	}
 	wg.Wait()
 	close(errs)
@@ -275,7 +275,7 @@ func TestAbuseLeavesNoGrowth(t *testing.T) {
 	testenv.Eventually(t, "goroutines and file descriptors back to the baseline", func() bool {
 		return h.Clients() == 1 && runtime.NumGoroutine() <= goroutines && countFDs(t) <= fds
 	})
-	if _, err := h.Broadcast(BuildComplete{Type: TypeBuildComplete, Build: 1}); err != nil {
+	if _, err := h.Complete(BuildComplete{Build: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if m := readJSON(t, observer); m["type"] != TypeBuildComplete {

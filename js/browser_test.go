@@ -24,6 +24,7 @@ import (
 
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/internal/testenv"
+	"github.com/reloadd/reloadd/js"
 	"github.com/reloadd/reloadd/serve"
 )
 
@@ -91,7 +92,11 @@ func (s *site) start(epoch string, build int64) {
 		default:
 		}
 	}})
-	h.SetBuild(build)
+	if build > 0 {
+		// A hub that has completed build (with no clients yet: only
+		// hello and the stamp show it).
+		h.Complete(hub.BuildComplete{Build: build})
+	}
 	var siteHandler http.Handler
 	if s.noJS {
 		siteHandler = noStore(http.FileServer(http.Dir(s.dir)))
@@ -107,7 +112,13 @@ func (s *site) start(epoch string, build int64) {
 	if s.extra != nil {
 		s.extra(mux, h)
 	}
-	mux.Handle("/", serve.New(serve.Options{Site: siteHandler, WS: h}))
+	// The routes of cmd/reloadd's table that the client uses, behind the
+	// test's own (extra) routes, which take precedence.
+	routes := http.NewServeMux()
+	routes.Handle("GET "+serve.ClientPath, js.Handler())
+	routes.Handle(serve.WSPath, h)
+	routes.Handle("/", siteHandler)
+	mux.Handle("/", routes)
 	addr := s.addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -144,7 +155,7 @@ func (s *site) complete(build int64, names ...string) {
 	// The change was seen a settle window ago, as in reloadd: the browser's
 	// "received" is then > 0 even when the message arrives within the
 	// millisecond it was sent (Date.now() has whole milliseconds).
-	msg := hub.BuildComplete{Type: hub.TypeBuildComplete, Build: build, Paths: []string{}, URLs: []string{},
+	msg := hub.BuildComplete{Build: build, Paths: []string{}, URLs: []string{},
 		ChangedAt: time.Now().Add(-10 * time.Millisecond).UnixMilli()}
 	// The action is reloadd's: swap when every file is a stylesheet or an
 	// image, else reload.
@@ -163,21 +174,13 @@ func (s *site) complete(build int64, names ...string) {
 	s.send(msg)
 }
 
-// send broadcasts a build_complete as reloadd does: SetBuild first.
+// send announces a build_complete as reloadd does.
 func (s *site) send(msg hub.BuildComplete) {
 	s.t.Helper()
-	msg.Type = hub.TypeBuildComplete
 	if msg.ChangedAt == 0 {
 		msg.ChangedAt = time.Now().Add(-10 * time.Millisecond).UnixMilli()
 	}
-	if msg.Paths == nil {
-		msg.Paths = []string{}
-	}
-	if msg.URLs == nil {
-		msg.URLs = []string{}
-	}
-	s.hub.SetBuild(msg.Build)
-	if _, err := s.hub.Broadcast(msg); err != nil {
+	if _, err := s.hub.Complete(msg); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -374,7 +377,7 @@ func TestActionNoneKeepsThePage(t *testing.T) {
 	connected(t, ctx, 1)
 	mark(t, ctx)
 
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 1, ExitCode: 1, Output: "broken"})
+	s.hub.Failed(hub.BuildFailed{Build: 1, ExitCode: 1, Output: "broken"})
 	testenv.WaitJS(t, ctx, overlayText+`.includes("broken")`)
 	s.send(hub.BuildComplete{Build: 2, Paths: []string{"/src/a.scss"}, Action: hub.ActionNone})
 	testenv.WaitJS(t, ctx, `!document.getElementById("reloadd-overlay")`)
@@ -489,13 +492,13 @@ func TestBuildFailureShowsOverlayUntilSuccess(t *testing.T) {
 	mark(t, ctx)
 
 	// A build that takes a while shows the indicator.
-	s.hub.Broadcast(hub.BuildStart{Type: hub.TypeBuildStart, Build: 1})
+	s.hub.Start(1, nil)
 	testenv.WaitJS(t, ctx, `!!document.getElementById("reloadd-indicator") &&
 		document.getElementById("reloadd-indicator").shadowRoot.textContent === "rebuilding\u2026"`)
 
 	// It fails: the output shows as text, never as HTML.
 	output := "main.go:3:1: syntax error\n<b>not bold</b><img src=x onerror=window.pwned=1>"
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 1, ExitCode: 2, Output: output})
+	s.hub.Failed(hub.BuildFailed{Build: 1, ExitCode: 2, Output: output})
 	testenv.WaitJS(t, ctx, overlayText+`.includes("<b>not bold</b>") && !document.getElementById("reloadd-indicator")`)
 	if got := eval[string](t, ctx, overlayText); !strings.Contains(got, "build 1 failed (exit 2)") || !strings.Contains(got, output) {
 		t.Errorf("overlay text %q", got)
@@ -508,7 +511,7 @@ func TestBuildFailureShowsOverlayUntilSuccess(t *testing.T) {
 	eval[bool](t, ctx, `document.getElementById("reloadd-overlay").shadowRoot.querySelector("button").click(), true`)
 	testenv.WaitJS(t, ctx, `!document.getElementById("reloadd-overlay")`)
 	// …or with Escape, typed for real.
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 2, ExitCode: 1, Output: "still broken"})
+	s.hub.Failed(hub.BuildFailed{Build: 2, ExitCode: 1, Output: "still broken"})
 	testenv.WaitJS(t, ctx, overlayText+`.includes("still broken")`)
 	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Escape)); err != nil {
 		t.Fatal(err)
@@ -516,7 +519,7 @@ func TestBuildFailureShowsOverlayUntilSuccess(t *testing.T) {
 	testenv.WaitJS(t, ctx, `!document.getElementById("reloadd-overlay")`)
 
 	// A page loaded while the build is broken shows why.
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 3, ExitCode: 1, Output: "broken at load"})
+	s.hub.Failed(hub.BuildFailed{Build: 3, ExitCode: 1, Output: "broken at load"})
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,11 @@
-// reloadd browser client. Served at /_reloadd/client.js (and at
-// /livereload.js, for pages written for LiveReload) and injected into every
-// HTML page reloadd serves or proxies. No dependencies, no build step, and
-// no console output: a dev tool must not clutter the page's console.
+// reloadd browser client. Injected into every HTML page reloadd serves or
+// proxies as an async script at /_reloadd/client.js?v=<content hash> (which
+// the browser caches), and served no-store at /_reloadd/client.js and
+// /livereload.js (for pages written for LiveReload). It may run before the
+// page is parsed to the end: it reads its stamp from document.currentScript
+// and touches the page only to add its overlay and indicator. No
+// dependencies, no build step, and no console output: a dev tool must not
+// clutter the page's console.
 (function () {
   "use strict";
   if (window.__reloadd) return; // loaded twice (e.g. injected into a page that includes it itself)

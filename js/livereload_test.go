@@ -1,6 +1,9 @@
 package js_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -57,7 +60,7 @@ func TestRealLiveReloadClient(t *testing.T) {
 	// it is answered.
 	dialogs, stopDialogs := collect(ctx, page.JavascriptDialogOpening)
 	defer stopDialogs()
-	s.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: 2, ExitCode: 1, Output: "main.go:3: syntax error"})
+	s.hub.Failed(hub.BuildFailed{Build: 2, ExitCode: 1, Output: "main.go:3: syntax error"})
 	testenv.Eventually(t, "the alert", func() bool { return len(dialogs()) > 0 })
 	if msg := dialogs()[0].Message; !strings.Contains(msg, "main.go:3: syntax error") {
 		t.Errorf("alert %q", msg)
@@ -95,18 +98,41 @@ func TestLiveReloadScriptTagGetsReloaddClient(t *testing.T) {
 }
 
 func TestHandlerHeaders(t *testing.T) {
-	rec := httptest.NewRecorder()
-	js.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/_reloadd/client.js", nil))
-	if ct := rec.Header().Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
-		t.Errorf("Content-Type %q", ct)
+	const forever = "public, max-age=31536000, immutable"
+	for _, tc := range []struct {
+		url, cache string
+	}{
+		{"/_reloadd/client.js?v=" + js.Version, forever}, // what pages are injected with
+		{"/_reloadd/client.js", "no-store"},              // pages injected by an older reloadd
+		{"/_reloadd/client.js?v=0123456789abcdef", "no-store"},
+		{"/_reloadd/client.js?v=", "no-store"},
+		{"/livereload.js", "no-store"},
+		{"/livereload.js?v=" + js.Version, forever},
+	} {
+		rec := httptest.NewRecorder()
+		js.Handler().ServeHTTP(rec, httptest.NewRequest("GET", tc.url, nil))
+		h := rec.Header()
+		if ct := h.Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q", tc.url, ct)
+		}
+		if cc := h.Get("Cache-Control"); cc != tc.cache {
+			t.Errorf("%s: Cache-Control %q, want %q", tc.url, cc, tc.cache)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", tc.url)
+		}
+		if h.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s: served with CORS headers", tc.url)
+		}
+		if !bytes.Equal(rec.Body.Bytes(), js.Client) {
+			t.Errorf("%s: body is not the client", tc.url)
+		}
 	}
-	if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("Cache-Control %q", cc)
-	}
-	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
-		t.Error("the client is served with CORS headers")
-	}
-	if !strings.Contains(rec.Body.String(), "__reloadd") {
-		t.Error("body is not the client")
+}
+
+func TestVersionIsTheContentHash(t *testing.T) {
+	sum := sha256.Sum256(js.Client)
+	if js.Version != hex.EncodeToString(sum[:8]) || len(js.Version) != 16 {
+		t.Errorf("Version %q", js.Version)
 	}
 }

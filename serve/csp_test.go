@@ -35,7 +35,7 @@ func TestWithNonce(t *testing.T) {
 		t.Errorf("no nonce changed the tag: %s", got)
 	}
 	got := string(withNonce(tag, `a"b`))
-	if !strings.HasPrefix(got, `<script nonce="a&#34;b" src="/_reloadd/client.js"`) {
+	if !strings.HasPrefix(got, `<script nonce="a&#34;b" src="/_reloadd/client.js?v=`) {
 		t.Errorf("withNonce = %s", got)
 	}
 	if strings.Contains(string(tag), "nonce") {
@@ -54,7 +54,7 @@ func TestProxyGivesTheClientThePagesNonce(t *testing.T) {
 	}))
 	e := newProxyEnv(t, up.URL, ProxyOptions{})
 	_, body := e.do(t, "GET", "/", navigation, nil)
-	if !strings.Contains(body, `<script nonce="Zm9v" src="/_reloadd/client.js"`) {
+	if !strings.Contains(body, `<script nonce="Zm9v" src="/_reloadd/client.js?v=`) {
 		t.Errorf("the client was injected without the page's nonce:\n%s", body)
 	}
 }

@@ -3,19 +3,37 @@ package serve
 import (
 	"bytes"
 	"io"
+	"slices"
 )
 
 // ClientPath is where the browser client is served.
 const ClientPath = "/_reloadd/client.js"
 
-// Inject returns html with tag inserted exactly once: before the first
-// </head> end tag, else before the last </body> end tag, else at the end.
-// End tags are recognised as an HTML parser would: not inside comments,
-// attribute values, or the text of <script>, <style>, <textarea>, <title>
-// and the other raw-text elements, and not as a prefix of a longer name
-// (</header> is not </head>). A document that already loads the client (it
-// contains ClientPath anywhere) is returned unchanged. Inject never modifies
-// html in place.
+// Inject returns html with tag inserted exactly once, where the
+// document's head ends as the HTML parser decides it (WHATWG HTML, section
+// 13.2.6.4.4, "in head"): before the first of
+//
+//   - a </head> end tag,
+//   - a start tag of an element that cannot be in a head (anything but
+//     html, head, base, basefont, bgsound, link, meta, noframes, noscript,
+//     script, style, template and title: <body>, <div>, <p>, <svg>, a
+//     custom element...), or
+//   - a </body>, </html> or </br> end tag, which end the head too;
+//
+// and at the end of a document that has none of them. There the client is
+// in the head (or first in the body), so it runs before the rest of the
+// page has loaded, and no later byte of the document is needed to place
+// it: the proxy finds the same place while a document streams (see
+// injectHead). Tags count as a parser sees them: not inside comments,
+// attribute values, the text of <script>, <style>, <title> and the other
+// raw-text elements, or a <template>; and not as a prefix of a longer name
+// (</header> is not </head>). Text outside tags, which ends a head for
+// the parser too, is not looked for: a document of text without markup
+// gets the client at its end, and a byte-order mark or a stray word never
+// puts it before a <meta charset>.
+//
+// A document that already loads the client (it contains ClientPath
+// anywhere) is returned unchanged. Inject never modifies html in place.
 func Inject(html, tag []byte) []byte {
 	if bytes.Contains(html, []byte(ClientPath)) {
 		return html
@@ -40,13 +58,14 @@ func insertAt(b []byte, at int, tag []byte) []byte {
 // shows where it goes. When eof is true, head is the whole document;
 // otherwise the caller sends the rest of r after head, untouched.
 //
-// The tag goes before the first </head> as soon as that has been read, so a
-// document streamed by the upstream (head first, body later) keeps
-// streaming. Without a </head>, the whole document must be read to find the
-// last </body>; a document that has neither within limit bytes is passed on
-// un-injected (injected == false), so that memory stays bounded (to
-// limit+1 bytes). The client
-// is not injected when the bytes read so far already contain ClientPath.
+// The tag goes in as soon as the injection point has been read, so a
+// document streamed by the upstream keeps streaming: a page that sends its
+// head, or only the start of its body, and then works on the rest shows
+// what it sent at once. Only a document with no injection point at all
+// (text without markup, a huge comment) must be read to the end; one that
+// shows none within limit bytes is passed on un-injected (injected ==
+// false), so that memory stays bounded (to limit+1 bytes). The client is
+// not injected when the bytes read so far already contain ClientPath.
 func injectHead(r io.Reader, tag []byte, limit int) (head []byte, injected, eof bool, err error) {
 	const first = 8 << 10 // most heads fit; larger documents double up to limit
 	// One byte more than limit: a document of exactly limit bytes is
@@ -70,7 +89,7 @@ func injectHead(r io.Reader, tag []byte, limit int) (head []byte, injected, eof 
 			return nil, false, false, rerr
 		}
 		s.scan(buf, eof)
-		if s.head < 0 && !eof {
+		if s.at < 0 && !eof {
 			continue
 		}
 		if bytes.Contains(buf, []byte(ClientPath)) {
@@ -80,7 +99,7 @@ func injectHead(r io.Reader, tag []byte, limit int) (head []byte, injected, eof 
 	}
 }
 
-// scanner finds the first </head> and the last </body> end tags in an HTML
+// scanner finds the injection point (see [Inject]) in an HTML
 // document that arrives in pieces. It follows just enough of the HTML
 // tokenizer (WHATWG HTML, section 13.2.5) to tell markup from text:
 // comments, bogus comments (<!DOCTYPE>, <?xml?>), tags with quoted and
@@ -89,7 +108,7 @@ func injectHead(r io.Reader, tag []byte, limit int) (head []byte, injected, eof 
 // stopped, and stops short of a construct it cannot decide yet (a "<" at
 // the end of the bytes so far), so scanning a document costs O(n) however
 // it is split. Character references and the script "double escaped" states
-// do not matter for finding end tags and are not modelled.
+// do not matter for finding tags and are not modelled.
 type scanner struct {
 	pos   int // next byte to look at
 	state scanState
@@ -100,13 +119,13 @@ type scanner struct {
 	nameLen  int // may exceed maxTagName; only the first bytes are kept
 	quote    byte
 	raw      string // end tag name that ends the current raw-text element
+	template int    // depth of <template> elements the scanner is inside
 
-	head int // index of the '<' of the first </head>, or -1
-	body int // index of the '<' of the last </body>, or -1
+	at int // index of the '<' at the injection point, or -1
 }
 
 // maxTagName is the longest tag name the scanner needs to recognise
-// ("plaintext").
+// ("plaintext"); a longer name is no element allowed in a head.
 const maxTagName = 9
 
 type scanState uint8
@@ -130,31 +149,31 @@ const (
 // because browsers run scripts).
 var rawTextElements = []string{"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript"}
 
-func (s *scanner) reset() { *s = scanner{head: -1, body: -1} }
+// headElements are the elements whose start tags may appear in a head
+// without ending it.
+var headElements = []string{"html", "head", "base", "basefont", "bgsound", "link", "meta", "noframes", "noscript", "script", "style", "template", "title"}
 
-// where returns the injection point in a document of length n: the first
-// </head>, else the last </body>, else the end.
+func (s *scanner) reset() { *s = scanner{at: -1} }
+
+// where returns the injection point in a document of length n.
 func (s *scanner) where(n int) int {
-	switch {
-	case s.head >= 0:
-		return s.head
-	case s.body >= 0:
-		return s.body
+	if s.at >= 0 {
+		return s.at
 	}
 	return n
 }
 
 // scan advances over b, which extends the bytes given to earlier calls.
-// atEOF says no more bytes will follow. It stops at the first </head>.
+// atEOF says no more bytes will follow. It stops at the injection point.
 func (s *scanner) scan(b []byte, atEOF bool) {
-	for s.head < 0 && s.pos < len(b) {
+	for s.at < 0 && s.pos < len(b) {
 		if !s.step(b, atEOF) {
 			break
 		}
 	}
-	if atEOF && s.state == stTagName {
-		// A document that ends inside "</head" or "</body": the parser
-		// drops the tag; injecting before it is still right.
+	if atEOF && s.at < 0 && s.state == stTagName {
+		// A document that ends inside a tag name ("</head", "<div"):
+		// the parser drops the tag; injecting before it is still right.
 		s.endName()
 	}
 }
@@ -360,37 +379,47 @@ func (s *scanner) startTag(lt int, end bool) {
 	s.state, s.tagStart, s.endTag, s.nameLen = stTagName, lt, end, 0
 }
 
-// endName records a complete end tag name.
+// endName is called when a tag's name is complete: it decides whether
+// the tag is the injection point.
 func (s *scanner) endName() {
-	if !s.endTag || s.nameLen > maxTagName {
-		return
+	name := ""
+	if s.nameLen <= maxTagName {
+		name = string(s.name[:s.nameLen])
 	}
-	switch string(s.name[:s.nameLen]) {
-	case "head":
-		if s.head < 0 {
-			s.head = s.tagStart
+	switch {
+	case s.template > 0:
+		// Inside a template nothing ends the head; only the template's
+		// own end tag counts, in endTagOpen.
+	case s.endTag:
+		switch name {
+		case "head", "body", "html", "br":
+			s.at = s.tagStart
 		}
-	case "body":
-		s.body = s.tagStart
+	case !slices.Contains(headElements, name):
+		s.at = s.tagStart
 	}
 }
 
 // endTagOpen is called at the '>' that ends a tag.
 func (s *scanner) endTagOpen() {
 	s.state = stData
-	if s.endTag || s.nameLen > maxTagName {
+	if s.nameLen > maxTagName {
 		return
 	}
 	name := string(s.name[:s.nameLen])
-	if name == "plaintext" {
-		s.state = stPlainText
+	if s.endTag {
+		if name == "template" && s.template > 0 {
+			s.template--
+		}
 		return
 	}
-	for _, raw := range rawTextElements {
-		if name == raw {
-			s.state, s.raw = stRawText, raw
-			return
-		}
+	switch {
+	case name == "template":
+		s.template++
+	case name == "plaintext":
+		s.state = stPlainText
+	case slices.Contains(rawTextElements, name):
+		s.state, s.raw = stRawText, name
 	}
 }
 

@@ -22,27 +22,42 @@ func TestInject(t *testing.T) {
 		{"upper case", "<HTML><HEAD></HEAD></HTML>", "<HTML><HEAD>" + T + "</HEAD></HTML>"},
 		{"first head", "<head></head><p></head>", "<head>" + T + "</head><p></head>"},
 		{"head with space", "<head></head \n>", "<head>" + T + "</head \n>"},
-		{"header is not head", "<body><header>h</header><p>x</p></body>", "<body><header>h</header><p>x</p>" + T + "</body>"},
-		{"last body", "<p>a</p></body><p>b</p></body>", "<p>a</p></body><p>b</p>" + T + "</body>"},
-		{"body in a comment", "<p>no head</p></body><!-- </body> -->", "<p>no head</p>" + T + "</body><!-- </body> -->"},
-		{"head in a comment", "<!-- </head> --><p>x", "<!-- </head> --><p>x" + T},
-		{"head in a script", `<head><script>var s = "</head>";</script></head>`, `<head><script>var s = "</head>";</script>` + T + `</head>`},
+		{"head elements stay in the head", `<html lang=en><head><meta charset=utf-8><base href=/><link rel=stylesheet href=a.css><style>p{}</style><script>var a</script><noscript><p>x</p></noscript><title>t</title></head>`,
+			`<html lang=en><head><meta charset=utf-8><base href=/><link rel=stylesheet href=a.css><style>p{}</style><script>var a</script><noscript><p>x</p></noscript><title>t</title>` + T + `</head>`},
+		// No </head>: the first element that cannot be in a head ends it.
+		{"body start tag", "<html><head><title>x</title><body><p>b", "<html><head><title>x</title>" + T + "<body><p>b"},
+		{"body element", `<meta charset="utf-8"><div id=app>`, `<meta charset="utf-8">` + T + `<div id=app>`},
+		{"custom element", `<title>t</title><my-app-shell-element>`, `<title>t</title>` + T + `<my-app-shell-element>`},
+		{"svg", `<link rel=icon href=x><svg><title>icon</title></svg>`, `<link rel=icon href=x>` + T + `<svg><title>icon</title></svg>`},
+		{"header is not head", "<body><header>h</header><p>x</p></body>", T + "<body><header>h</header><p>x</p></body>"},
+		{"fragment", "<p>fragment</p>", T + "<p>fragment</p>"},
+		{"body end tag", "<title>t</title></body>", "<title>t</title>" + T + "</body>"},
+		{"html end tag", "<title>t</title></html>", "<title>t</title>" + T + "</html>"},
+		{"br end tag", "<title>t</title></br>", "<title>t</title>" + T + "</br>"},
+		{"other end tags do not end the head", "<title>t</title></p></div></header><p>x", "<title>t</title></p></div></header>" + T + "<p>x"},
+		{"template content", "<head><template><p>x</p><template><div></div></template></head></template><meta></head>",
+			"<head><template><p>x</p><template><div></div></template></head></template><meta>" + T + "</head>"},
+		{"stray template end", "</template><p>x", "</template>" + T + "<p>x"},
+		{"element in a comment", "<!-- <p> </head> --><title>t</title><p>x", "<!-- <p> </head> --><title>t</title>" + T + "<p>x"},
+		{"head in a comment", "<!-- </head> -->text", "<!-- </head> -->text" + T},
+		{"head in a script", `<head><script>var s = "</head><p>";</script></head>`, `<head><script>var s = "</head><p>";</script>` + T + `</head>`},
 		{"script end tag case", `<head><SCRIPT>x="</head>"</Script ></head>`, `<head><SCRIPT>x="</head>"</Script >` + T + `</head>`},
-		{"head in a style", `<style>/* </head> */</style></head>`, `<style>/* </head> */</style>` + T + `</head>`},
-		{"head in a title", `<title></head></title></head>`, `<title></head></title>` + T + `</head>`},
-		{"head in a textarea", `<textarea></body></textarea>`, `<textarea></body></textarea>` + T},
-		{"head in an attribute", `<a title="</head>">x</a></head>`, `<a title="</head>">x</a>` + T + `</head>`},
-		{"single quotes", `<a title='</head>' b=c>x</a></head>`, `<a title='</head>' b=c>x</a>` + T + `</head>`},
-		{"unquoted value with quote", `<a b=c"d></head>`, `<a b=c"d>` + T + `</head>`},
+		{"head in a style", `<style>/* </head> <p> */</style></head>`, `<style>/* </head> <p> */</style>` + T + `</head>`},
+		{"head in a title", `<title></head><p></title></head>`, `<title></head><p></title>` + T + `</head>`},
+		{"body in a title", `<title></body></title>`, `<title></body></title>` + T},
+		{"head in an attribute", `<meta content="</head><p>"></head>`, `<meta content="</head><p>">` + T + `</head>`},
+		{"single quotes", `<link title='</head>' b=c></head>`, `<link title='</head>' b=c>` + T + `</head>`},
+		{"unquoted value with quote", `<meta b=c"d></head>`, `<meta b=c"d>` + T + `</head>`},
 		{"empty comments", `<!--><!---></head>`, `<!--><!--->` + T + `</head>`},
 		{"comment bang end", `<!-- x --!></head>`, `<!-- x --!>` + T + `</head>`},
 		{"doctype", `<!DOCTYPE html></head>`, `<!DOCTYPE html>` + T + `</head>`},
 		{"processing instruction", `<?xml version="1.0"?><html><head></head>`, `<?xml version="1.0"?><html><head>` + T + `</head>`},
-		{"plaintext", `<plaintext></head>`, `<plaintext></head>` + T},
+		{"plaintext", `<plaintext></head>`, T + `<plaintext></head>`},
 		{"stray lt", `a < b </head>`, `a < b ` + T + `</head>`},
-		{"unterminated end tag", `<p>x</head`, `<p>x` + T + `</head`},
+		{"unterminated end tag", `<title>x</title></head`, `<title>x</title>` + T + `</head`},
+		{"unterminated start tag", `<title>x</title><di`, `<title>x</title>` + T + `<di`},
 		{"unterminated comment", `<!-- </head>`, `<!-- </head>` + T},
-		{"fragment", "<p>fragment</p>", "<p>fragment</p>" + T},
+		{"text only", "just text", "just text" + T},
 		{"empty", "", T},
 		{"already loads the client", `<head></head><script src="/_reloadd/client.js"></script>`, `<head></head><script src="/_reloadd/client.js"></script>`},
 	}
@@ -51,7 +66,7 @@ func TestInject(t *testing.T) {
 			t.Errorf("%s: Inject(%q) =\n%q\nwant\n%q", tc.name, tc.in, got, tc.want)
 		}
 		if strings.Contains(tc.in, ClientPath) {
-			continue // streaming looks for it only up to </head>: below
+			continue // streaming looks for it only up to the injection point: below
 		}
 		// However the document is split, streaming finds the same place.
 		for _, chunk := range []int{1, 2, 3, 7} {
@@ -64,9 +79,12 @@ func TestInject(t *testing.T) {
 }
 
 func TestInjectHeadLeavesDocumentsThatLoadTheClient(t *testing.T) {
+	// The bytes before the injection point are all that is looked at: a
+	// page that loads the client further down gets it a second time,
+	// which the client ignores.
 	for _, doc := range []string{
 		`<head><script src="/_reloadd/client.js"></script></head><body></body>`,
-		`<p>no head</p><script src="/_reloadd/client.js"></script></body>`,
+		`<script src="/_reloadd/client.js"></script><p>no head</p></body>`,
 	} {
 		if got := streamInject(t, []byte(doc), 5, 1<<20); got != doc {
 			t.Errorf("streamed %q, want it unchanged", got)
@@ -130,10 +148,12 @@ func TestInjectHeadLimit(t *testing.T) {
 		limit    int
 		injected bool
 	}{
-		{"fits exactly", "<p>" + strings.Repeat("x", 93) + "</p>", 100, true},
-		{"one byte over, no head", "<p>" + strings.Repeat("x", 94) + "</p>", 100, false},
+		{"fits exactly", "<!--" + strings.Repeat("x", 94) + "->", 100, true},
+		{"one byte over, no markup", "<!--" + strings.Repeat("x", 95) + "->", 100, false},
 		{"head within the limit", "<head></head>" + strings.Repeat("x", 1000), 100, true},
+		{"element within the limit", strings.Repeat("x", 90) + "<div>" + strings.Repeat("x", 1000), 100, true},
 		{"head past the limit", strings.Repeat("x", 1000) + "<head></head>", 100, false},
+		{"element past the limit", strings.Repeat("x", 1000) + "<div>", 100, false},
 	}
 	for _, tc := range tests {
 		r := &chunkReader{b: []byte(tc.doc), n: 10}
@@ -160,7 +180,7 @@ func TestInjectHeadLimit(t *testing.T) {
 }
 
 func TestInjectHeadReadError(t *testing.T) {
-	r := iotest.TimeoutReader(&chunkReader{b: []byte("<p>no head yet"), n: 4})
+	r := iotest.TimeoutReader(&chunkReader{b: []byte("<title>no end of the head yet"), n: 4})
 	if _, _, _, err := injectHead(r, []byte(testTag), 1<<20); err == nil {
 		t.Error("injectHead swallowed a read error")
 	}
@@ -180,6 +200,9 @@ func FuzzInject(f *testing.F) {
 		"<plaintext></head>", "</head", "</body \n", "<p>x</p></BODY>",
 		`<script src="/_reloadd/client.js"></script></head>`,
 		"\x00<\xff</head\x00>", strings.Repeat("<a ", 50),
+		"<meta charset=utf-8><div>", "<title>t</title><body>", "<head><template><p></template></head>",
+		"</template><p>", "<noscript><p></noscript><p>", "<my-element>", "</br>", "text only",
+		`<p>late</p><script src="/_reloadd/client.js"></script>`,
 	}
 	for i, s := range seeds {
 		f.Add([]byte(s), "text/html; charset=utf-8", uint8(i), uint16(i*7))
@@ -213,6 +236,8 @@ func FuzzInject(f *testing.F) {
 		case !hasClient && streamed != string(out):
 			t.Fatalf("streamed %q, Inject %q", streamed, out)
 		default:
+			// A document that loads the client after the injection
+			// point gets it a second time (streaming cannot look ahead).
 			checkOneInsertion(t, doc, []byte(streamed))
 		}
 
@@ -247,15 +272,19 @@ func FuzzInject(f *testing.F) {
 // checkOneInsertion checks that out is doc with testTag inserted once.
 func checkOneInsertion(t *testing.T, doc, out []byte) {
 	t.Helper()
-	if n := bytes.Count(out, []byte(ClientPath)); n != 1 {
-		t.Fatalf("client appears %d times in %q", n, out)
+	if n, m := bytes.Count(out, []byte(ClientPath)), bytes.Count(doc, []byte(ClientPath)); n != m+1 {
+		t.Fatalf("client appears %d times in %q, from %d", n, out, m)
 	}
-	i := bytes.Index(out, []byte(testTag))
-	if i < 0 {
-		t.Fatalf("tag missing from %q", out)
-	}
-	if back := append(out[:i:i], out[i+len(testTag):]...); !bytes.Equal(back, doc) {
-		t.Fatalf("removing the tag gives %q, not the document %q", back, doc)
+	for i := 0; ; {
+		j := bytes.Index(out[i:], []byte(testTag))
+		if j < 0 {
+			t.Fatalf("%q is not %q with one tag inserted", out, doc)
+		}
+		i += j
+		if back := append(out[:i:i], out[i+len(testTag):]...); bytes.Equal(back, doc) {
+			return
+		}
+		i++
 	}
 }
 

@@ -1,60 +1,29 @@
 package serve
 
 import (
-	"bufio"
-	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/internal/hostpolicy"
 )
 
-// Design notes: the proxy's constants.
+// The proxy lives in three files: this one proxies (requests, responses,
+// headers, the lifecycle); proxy_body.go puts the client into HTML bodies
+// on their way through; proxy_app.go knows whether the app is up and
+// answers for it when it is not.
+
+// Design notes: the proxy's constants (see proxy_app.go and proxy_body.go
+// for the others).
 const (
-	// DefaultWait is how long a request waits for an app that does not
-	// accept connections (restarting under -run, or down) before it gets
-	// the waiting page. Long enough to cover a typical restart of a Go or
-	// Node app (0.1–2 s), so that a reload during a restart just takes a
-	// little longer; short enough that a browser shows reloadd's page, not
-	// a spinner, when the app is really down. The page takes over the
-	// waiting from there.
-	DefaultWait = 3 * time.Second
-
-	// dialRetry is the pause between connection attempts while waiting. A
-	// refused connect on loopback costs microseconds, so polling this often
-	// is cheap, and the request goes through at most this long after the
-	// app starts listening.
-	dialRetry = 50 * time.Millisecond
-
-	// dialTimeout bounds one connection attempt, for a remote app that
-	// does not refuse but never answers either.
-	dialTimeout = 10 * time.Second
-
-	// DefaultMaxHead bounds how much of an HTML response is held in memory
-	// to find where the client goes. A </head> arrives within the first
-	// kilobytes of real pages (even ones that inline their CSS and
-	// scripts); documents without one must be read to the end to find the
-	// last </body>. A document that shows neither within DefaultMaxHead
-	// bytes streams on un-injected, so that a huge HTML response cannot
-	// exhaust memory.
-	DefaultMaxHead = 4 << 20
-
 	// copyBuffer is the size of the buffers bodies are copied through.
 	// Larger than ReverseProxy's 32 KiB default: a 100 MB download then
 	// takes fewer system calls per direction.
@@ -68,12 +37,6 @@ const (
 	// idleTimeout closes keep-alive connections the browser stopped using.
 	idleTimeout = 90 * time.Second
 )
-
-// UpstreamPath answers whether the proxied app accepts connections. The
-// waiting page polls it to reload itself when the app is back: GET waits
-// like a request would (up to the proxy's Wait) and answers 200
-// {"up":true} or 503 {"up":false,"error":"..."}.
-const UpstreamPath = "/_reloadd/upstream"
 
 // ProxyOptions configure [NewProxy]. The zero value means the defaults.
 type ProxyOptions struct {
@@ -107,25 +70,28 @@ type ProxyOptions struct {
 // naming reloadd are translated to the app's origin.
 //
 // Injection: HTML responses (Content-Type text/html or
-// application/xhtml+xml) to document requests get the client once, before
-// </head>, else before the last </body>, else at the end (see [Inject]).
-// Document requests ask the app for an uncompressed response; an app that
-// compresses anyway with gzip or deflate is decoded. Content-Length is
-// corrected, or dropped when the length is not known before sending. An
-// injected document is marked Cache-Control: no-store and loses its ETag and
-// Last-Modified, since its body is not the app's. Not injected: other
-// content types, fetch/XHR requests (Sec-Fetch-Dest other than a document
-// or frame), HEAD, 204/206/304, attachments, br/zstd-compressed documents,
-// and documents longer than DefaultMaxHead bytes without a </head> in those
-// first bytes (they stream on unchanged: finding their last </body> would
-// mean holding all of them). Every other body streams through untouched,
-// without buffering.
+// application/xhtml+xml) to document requests get the client once, where
+// the document's head ends (see [Inject]), as soon as that much has
+// arrived: a page the app streams shows as it streams. Document requests
+// ask the app for an uncompressed response; an app that compresses anyway
+// with gzip or deflate is decoded. Content-Length is corrected, or dropped
+// when the length is not known before sending; the app's trailers are
+// passed on. An injected document is marked Cache-Control: no-store and
+// loses its ETag and Last-Modified, since its body is not the app's. Not
+// injected: other content types, fetch/XHR requests (Sec-Fetch-Dest other
+// than a document or frame), HEAD, 204/206/304, attachments,
+// br/zstd-compressed documents, and documents that show no place for the
+// client within their first DefaultMaxHead bytes (they stream on
+// unchanged). Every other body streams through untouched, without
+// buffering.
 //
 // When the app does not accept connections, a request waits up to
 // ProxyOptions.Wait for it, then gets a small page (503) saying the app is
 // not answering, which reloads itself when the app is back; other failures
 // (the app closed the connection, sent garbage) get a 502 page. Requests
-// that are not for documents get a plain-text 503 or 502.
+// that are not for documents get a plain-text 503 or 502. An app the
+// daemon reports down ([Proxy.SetAppState]) is not waited for: requests
+// get the 503 at once.
 //
 // ServeHTTP is safe for concurrent use. Close cancels the requests in
 // flight (including tunnelled WebSockets), waits for them, and closes idle
@@ -145,13 +111,14 @@ type Proxy struct {
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	mu     sync.Mutex
+	mu     sync.Mutex // guards closed and active.Add; serialises SetAppState
 	closed bool
 	active sync.WaitGroup // ServeHTTP calls in flight
 
-	down    atomic.Bool  // the last connection attempt failed
-	dials   atomic.Int64 // connection attempts, for tests
-	warnEnc atomic.Bool  // an undecodable encoding was reported
+	app     atomic.Pointer[appStatus] // replaced under mu by SetAppState
+	down    atomic.Bool               // a wait for the app ran out, and was reported
+	dials   atomic.Int64              // connection attempts, for tests
+	warnEnc atomic.Bool               // an undecodable encoding was reported
 }
 
 // NewProxy returns a proxy to the app at target (an http or https URL;
@@ -178,6 +145,7 @@ func NewProxy(target *url.URL, opts ProxyOptions) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.app.Store(&appStatus{state: AppStarting, changed: make(chan struct{})})
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.tr = &http.Transport{
 		Proxy:                 nil, // never route the app through an environment proxy
@@ -344,169 +312,6 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	return p.injectBody(resp)
 }
 
-// injects reports whether resp is an HTML document the client goes into.
-func (p *Proxy) injects(resp *http.Response) bool {
-	req := resp.Request
-	switch {
-	case p.tag == nil, req.Method == http.MethodHead, !isDocumentRequest(req.Header):
-		return false
-	case resp.StatusCode < 200, resp.StatusCode == http.StatusNoContent,
-		resp.StatusCode == http.StatusPartialContent, resp.StatusCode == http.StatusNotModified:
-		return false
-	case resp.Header.Get("Content-Range") != "":
-		return false
-	case strings.HasPrefix(strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Disposition"))), "attachment"):
-		return false
-	}
-	return isHTML(resp.Header.Get("Content-Type"))
-}
-
-// injectBody puts the client into an HTML response body.
-func (p *Proxy) injectBody(resp *http.Response) error {
-	var (
-		body    io.Reader = resp.Body
-		decoder io.Closer
-		decoded bool
-	)
-	encodings := resp.Header.Values("Content-Encoding")
-	enc := ""
-	if len(encodings) == 1 {
-		enc = strings.ToLower(strings.TrimSpace(encodings[0]))
-	} else if len(encodings) > 1 {
-		enc = "multiple"
-	}
-	switch enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil && err != io.EOF {
-			return fmt.Errorf("decode gzip HTML from the app: %w", err)
-		}
-		if err == io.EOF {
-			body = bytes.NewReader(nil) // an empty body, not a gzip stream
-		} else {
-			body, decoder = zr, zr
-		}
-		decoded = true
-	case "deflate":
-		zr := newDeflateReader(resp.Body)
-		body, decoder, decoded = zr, zr, true
-	default:
-		if !p.warnEnc.Swap(true) {
-			p.log.Warn("the app sent an HTML document in an encoding reloadd cannot decode; it is passed on without the reload client",
-				"content_encoding", strings.Join(encodings, ", "), "path", resp.Request.URL.Path)
-		}
-		return nil
-	}
-	// A page whose Content-Security-Policy admits scripts by nonce would
-	// block the client; it gets the page's nonce.
-	tag := withNonce(p.tag(), cspNonce(resp.Header))
-	head, injected, eof, err := injectHead(body, tag, p.maxHead)
-	if err != nil {
-		if decoder != nil {
-			decoder.Close()
-		}
-		return fmt.Errorf("read HTML from the app: %w", err)
-	}
-	rest := body
-	if eof {
-		rest = nil
-	}
-	resp.Body = &splicedBody{head: head, rest: rest, decoder: decoder, orig: resp.Body}
-	if decoded {
-		resp.Header.Del("Content-Encoding")
-	}
-	switch {
-	case eof:
-		resp.ContentLength = int64(len(head))
-	case !decoded && resp.ContentLength >= 0 && injected:
-		resp.ContentLength += int64(len(tag))
-	case !decoded && resp.ContentLength >= 0:
-	default:
-		resp.ContentLength = -1
-	}
-	if resp.ContentLength >= 0 {
-		resp.Header.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
-	} else {
-		resp.Header.Del("Content-Length")
-	}
-	if injected {
-		// The body is no longer the app's: no validator of the app's may
-		// vouch for it, and no cache may keep a copy stamped with an old
-		// build.
-		resp.Header.Set("Cache-Control", "no-store")
-		resp.Header.Del("ETag")
-		resp.Header.Del("Last-Modified")
-	}
-	return nil
-}
-
-// splicedBody is an HTML body after injection: the head that was read and
-// rewritten, then the rest as the app sends it.
-type splicedBody struct {
-	head    []byte
-	rest    io.Reader // nil when head is everything
-	decoder io.Closer // nil when the body was not decoded
-	orig    io.Closer
-}
-
-func (b *splicedBody) Read(p []byte) (int, error) {
-	if len(b.head) > 0 {
-		n := copy(p, b.head)
-		b.head = b.head[n:]
-		return n, nil
-	}
-	if b.rest == nil {
-		return 0, io.EOF
-	}
-	return b.rest.Read(p)
-}
-
-func (b *splicedBody) Close() error {
-	if b.decoder != nil {
-		b.decoder.Close()
-	}
-	return b.orig.Close()
-}
-
-// deflateReader decodes Content-Encoding: deflate, which is meant to be
-// zlib (RFC 9110, section 8.4.1.2) but is raw DEFLATE from some servers.
-type deflateReader struct {
-	src io.Reader
-	r   io.ReadCloser
-	err error
-}
-
-func newDeflateReader(src io.Reader) *deflateReader { return &deflateReader{src: src} }
-
-func (d *deflateReader) Read(p []byte) (int, error) {
-	if d.r == nil && d.err == nil {
-		br := bufio.NewReader(d.src)
-		hdr, err := br.Peek(2)
-		switch {
-		case err != nil && len(hdr) == 0 && err == io.EOF:
-			d.err = io.EOF // an empty body
-		case err != nil:
-			d.err = fmt.Errorf("deflate: %w", err)
-		case hdr[0]&0x0f == 8 && (uint16(hdr[0])<<8|uint16(hdr[1]))%31 == 0:
-			d.r, d.err = zlib.NewReader(br)
-		default:
-			d.r = flate.NewReader(br)
-		}
-	}
-	if d.err != nil {
-		return 0, d.err
-	}
-	return d.r.Read(p)
-}
-
-func (d *deflateReader) Close() error {
-	if d.r != nil {
-		return d.r.Close()
-	}
-	return nil
-}
-
 // rewriteLocation maps a Location that points at the app to the same place
 // on reloadd, as the browser addressed it (scheme, host). Root-relative
 // locations lose the target's base path. Anything else is left alone.
@@ -569,7 +374,7 @@ func (p *Proxy) isApp(u *url.URL) bool {
 // a loopback name or address, or the unspecified address (0.0.0.0, [::]),
 // which connects locally.
 func isLocalName(name string) bool {
-	if hub.IsLoopbackName(name) {
+	if hostpolicy.IsLoopbackName(name) {
 		return true
 	}
 	ip := net.ParseIP(strings.Trim(name, "[]"))
@@ -595,131 +400,6 @@ func stripCookieDomain(cookie, host string) string {
 		return cookie
 	}
 	return strings.Join(kept, ";")
-}
-
-// dial connects to the app, retrying for up to p.wait while it does not
-// accept connections.
-func (p *Proxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	start := time.Now()
-	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	for {
-		p.dials.Add(1)
-		conn, err := d.DialContext(ctx, network, addr)
-		if err == nil {
-			p.setUp()
-			return conn, nil
-		}
-		if ctx.Err() != nil || p.ctx.Err() != nil {
-			return nil, err
-		}
-		left := p.wait - time.Since(start)
-		if left <= 0 {
-			return nil, &appDownError{app: p.target.Redacted(), waited: time.Since(start), err: err}
-		}
-		t := time.NewTimer(min(dialRetry, left))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		case <-p.ctx.Done():
-			t.Stop()
-			return nil, err
-		}
-	}
-}
-
-// appDownError is a dial that kept failing for the whole wait.
-type appDownError struct {
-	app    string
-	waited time.Duration
-	err    error
-}
-
-func (e *appDownError) Error() string {
-	return fmt.Sprintf("the app at %s is not answering (waited %v): %v", e.app, e.waited.Round(time.Millisecond), e.err)
-}
-
-func (e *appDownError) Unwrap() error { return e.err }
-
-func (p *Proxy) setUp() {
-	if p.down.Swap(false) {
-		p.log.Info("the app is answering again", "upstream", p.target.Redacted())
-	}
-}
-
-func (p *Proxy) setDown(err error) {
-	if !p.down.Swap(true) {
-		p.log.Warn("the app is not answering; browsers get the waiting page", "upstream", p.target.Redacted(), "error", err.Error())
-	}
-}
-
-// fail answers a request the app could not: the waiting page for
-// documents, plain text for the rest. r is the request to the app.
-func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		if p.ctx.Err() != nil {
-			http.Error(w, "reloadd: shutting down", http.StatusServiceUnavailable)
-		}
-		return // the browser left
-	}
-	status := http.StatusBadGateway
-	var down *appDownError
-	if errors.As(err, &down) {
-		status = http.StatusServiceUnavailable
-		p.setDown(err)
-	} else {
-		p.log.Warn("the app did not answer properly", "method", r.Method, "path", r.URL.Path, "error", err.Error())
-	}
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
-	}
-	if !wantsPage(r.Header) {
-		http.Error(w, "reloadd: "+err.Error(), status)
-		return
-	}
-	var tag []byte
-	if p.tag != nil {
-		tag = p.tag()
-	}
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		w.Write(waitingPage(status, p.target.Redacted(), err.Error(), r.Method, tag))
-	}
-}
-
-// wantsPage reports whether a failed request should get the waiting page:
-// a browser navigating to a document (or an old browser asking for HTML).
-func wantsPage(h http.Header) bool {
-	if h.Get("Upgrade") != "" {
-		return false
-	}
-	switch h.Get("Sec-Fetch-Dest") {
-	case "document", "iframe", "frame":
-		return true
-	case "":
-		return strings.Contains(h.Get("Accept"), "text/html")
-	}
-	return false
-}
-
-// ServeProbe serves UpstreamPath.
-func (p *Proxy) ServeProbe(w http.ResponseWriter, r *http.Request) {
-	p.track(w, r, func(ctx context.Context) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		conn, err := p.dial(ctx, "tcp", p.addr)
-		if err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			json.NewEncoder(w).Encode(map[string]any{"up": false, "error": err.Error()})
-			return
-		}
-		conn.Close()
-		json.NewEncoder(w).Encode(map[string]any{"up": true})
-	})
 }
 
 // bufferPool recycles the buffers ReverseProxy copies bodies through.

@@ -113,5 +113,5 @@ func benchProxy(b *testing.B, upstream string) (*Proxy, *httptest.Server) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return p, httptest.NewServer(New(Options{Site: p}))
+	return p, httptest.NewServer(testMux(p))
 }

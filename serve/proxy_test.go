@@ -53,7 +53,7 @@ func newProxyEnv(t *testing.T, upstream string, opts ProxyOptions) *proxyEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(Options{Site: p}))
+	srv := httptest.NewServer(testMux(p))
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 8}
 	env := &proxyEnv{
 		p: p, srv: srv, host: srv.Listener.Addr().String(), log: lb,
@@ -64,8 +64,8 @@ func newProxyEnv(t *testing.T, upstream string, opts ProxyOptions) *proxyEnv {
 	}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
+		p.Close() // first: it ends the requests still waiting for the app
 		srv.Close()
-		p.Close()
 	})
 	return env
 }
@@ -182,7 +182,7 @@ func TestProxyInjectsIntoHTMLOnly(t *testing.T) {
 		"/css":        {200, "text/css", "</head>", nil},
 		"/none":       {200, "", "", nil},
 		"/attachment": {200, "text/html", page, http.Header{"Content-Disposition": {`attachment; filename="a.html"`}}},
-		"/huge":       {200, "text/html", strings.Repeat("<p>para</p>\n", 1000), nil},
+		"/huge":       {200, "text/html", strings.Repeat("a paragraph of text, no markup\n", 400), nil},
 	}
 	up := newUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, ok := routes[r.URL.Path]
@@ -210,7 +210,7 @@ func TestProxyInjectsIntoHTMLOnly(t *testing.T) {
 		io.WriteString(w, rt.body)
 	}))
 	e := newProxyEnv(t, up.URL, ProxyOptions{})
-	e.p.maxHead = 4096 // "/huge" (12 kB, no </head> or </body>) is past it
+	e.p.maxHead = 4096 // "/huge" (12 kB, no place for the client) is past it
 
 	tests := []struct {
 		path     string

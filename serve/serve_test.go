@@ -187,7 +187,7 @@ func rawGet(t *testing.T, addr, target string) (code int, body, all string, hops
 
 func TestStaticTraversalOverHTTP(t *testing.T) {
 	st, _ := newStatic(t)
-	srv := httptest.NewServer(New(Options{Site: st}))
+	srv := httptest.NewServer(testMux(st))
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
 

@@ -6,28 +6,43 @@ import (
 	"net/http"
 )
 
+// waiting describes a waiting page.
+type waiting struct {
+	status     int    // 503: the app does not accept connections; 502: it answered badly
+	app        string // the app's URL
+	reason     string // the error, shown in small print
+	method     string // the request's method
+	notRunning bool   // the daemon reported the app down (AppDown)
+	tag        []byte // the client
+}
+
 // waitingPage is the page a browser gets instead of the app's when the app
 // does not answer. It says so, carries the client (so a build that brings
 // the app back, or fails, shows as usual), and polls UpstreamPath to reload
 // itself when the app accepts connections again.
 //
-// With status 503 the app was not accepting connections, so the first "up"
-// means it is back. With 502 the app accepted the connection but answered
-// badly (it crashed mid-request, say); it may be up all along, and
-// reloading on "up" would loop, so the page waits for the app to go down
-// and come back up (a restart), or for a build.
+// With status 503 the app was not accepting connections (or is reported
+// not running), so the first "up" means it is back. With 502 the app
+// accepted the connection but answered badly (it crashed mid-request,
+// say); it may be up all along, and reloading on "up" would loop, so the
+// page waits for the app to go down and come back up (a restart), or for a
+// build.
 //
 // After a non-GET request (a form post) the page goes to the same URL with
 // a GET instead of resubmitting.
-func waitingPage(status int, app, reason, method string, tag []byte) []byte {
+func waitingPage(p waiting) []byte {
 	title := "The app is not answering"
 	what := "reloadd is waiting for the app at <code>%s</code>. This page reloads by itself when the app is back."
-	if status == http.StatusBadGateway {
+	switch {
+	case p.notRunning:
+		title = "The app is not running"
+		what = "The app at <code>%s</code> is not running. This page reloads by itself when the app is back."
+	case p.status == http.StatusBadGateway:
 		title = "The app did not answer properly"
 		what = "The app at <code>%s</code> broke off or sent a bad response. This page reloads by itself after the app restarts or the next build."
 	}
 	again := "location.reload()"
-	if method != http.MethodGet && method != http.MethodHead {
+	if p.method != http.MethodGet && p.method != http.MethodHead {
 		again = "location.replace(location.href)"
 	}
 	return fmt.Appendf(nil, `<!doctype html>
@@ -68,6 +83,6 @@ code, .reason { font-family: ui-monospace, monospace; font-size: .9em; }
 </script>
 </body>
 </html>
-`, html.EscapeString(title), tag, status, fmt.Sprintf(what, html.EscapeString(app)), html.EscapeString(reason),
-		status == http.StatusServiceUnavailable, UpstreamPath, again)
+`, html.EscapeString(title), p.tag, p.status, fmt.Sprintf(what, html.EscapeString(p.app)), html.EscapeString(p.reason),
+		p.status == http.StatusServiceUnavailable, UpstreamPath, again)
 }

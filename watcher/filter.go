@@ -1,7 +1,6 @@
 package watcher
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -123,10 +122,8 @@ func (f *Filter) LoadIgnoreFile(dir string) error {
 	data, err := readLimited(name, maxIgnoreFile)
 	switch {
 	case err == nil:
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, maxIgnoreFile)
-		for sc.Scan() {
-			p, ok, perr := compilePattern(strings.TrimSuffix(sc.Text(), "\r"))
+		for _, line := range ignoreFileLines(data) {
+			p, ok, perr := compilePattern(line)
 			if perr != nil {
 				bad = append(bad, perr)
 				continue
@@ -136,7 +133,8 @@ func (f *Filter) LoadIgnoreFile(dir string) error {
 			}
 		}
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, errNotRegular):
-		// No file (or a directory of that name): no rules.
+		// No file, or a directory or a symbolic link of that name: no
+		// rules (git does not follow a .gitignore that is a symlink).
 	default:
 		return fmt.Errorf("read %s: %w", name, err)
 	}
@@ -160,8 +158,14 @@ func (f *Filter) LoadIgnoreFile(dir string) error {
 
 var errNotRegular = errors.New("not a regular file")
 
-// readLimited reads at most limit bytes of the regular file name.
+// readLimited reads at most limit bytes of the regular file name; a
+// symbolic link is not followed.
 func readLimited(name string, limit int64) ([]byte, error) {
+	if fi, err := os.Lstat(name); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, errNotRegular
+	}
 	fh, err := os.Open(name)
 	if err != nil {
 		return nil, err
@@ -175,6 +179,22 @@ func readLimited(name string, limit int64) ([]byte, error) {
 		return nil, errNotRegular
 	}
 	return io.ReadAll(io.LimitReader(fh, limit))
+}
+
+// ignoreFileLines splits an ignore file into lines as git does: a UTF-8
+// byte order mark at the start is skipped, lines end at "\n", one "\r"
+// before it is dropped, and a NUL byte ends the line's pattern.
+func ignoreFileLines(data []byte) []string {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		l = strings.TrimSuffix(l, "\r")
+		if j := strings.IndexByte(l, 0); j >= 0 {
+			l = l[:j]
+		}
+		lines[i] = l
+	}
+	return lines
 }
 
 // Add adds gitignore-style patterns anchored at the directory base: a

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strings"
 	"sync"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/reloadd/reloadd/build"
 	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/serve"
 )
 
 // Announcing what the build loop did: one place turns an outcome into the
@@ -17,7 +20,7 @@ import (
 // announceStart tells browsers a build started (they show a badge when it
 // takes a while).
 func (d *daemon) announceStart(o *outcome) {
-	d.hub.Broadcast(hub.BuildStart{Type: hub.TypeBuildStart, Build: o.id, Paths: o.paths})
+	d.hub.Start(o.id, o.paths)
 }
 
 // announce tells browsers, the terminal and the status what a build came
@@ -34,9 +37,8 @@ func (d *daemon) announce(o *outcome) {
 	switch {
 	case o.res.OK:
 		p := o.plan
-		d.hub.SetBuild(o.id)
-		n, _ := d.hub.Broadcast(hub.BuildComplete{
-			Type: hub.TypeBuildComplete, Build: o.id, Paths: o.paths, URLs: p.urls,
+		n, _ := d.hub.Complete(hub.BuildComplete{
+			Build: o.id, Paths: o.paths, URLs: p.urls,
 			Action: p.action, Names: p.names, CSSOnly: p.cssOnly(), ChangedAt: o.changedAt.UnixMilli(),
 		})
 		rec.Clients = n
@@ -71,6 +73,7 @@ func (d *daemon) announce(o *outcome) {
 			line += count(n, "client", "clients")
 		}
 		d.out.event("build_complete", line, fields)
+		d.checkServedDir()
 	case o.cancelled():
 		d.out.event("build_cancelled", fmt.Sprintf("build %d  %s  cancelled", o.id, what), fields)
 		return
@@ -79,7 +82,7 @@ func (d *daemon) announce(o *outcome) {
 		if o.res.Err != nil {
 			reason = o.res.Err.Error()
 		}
-		n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: o.id, ExitCode: o.res.ExitCode, Output: o.output})
+		n, _ := d.hub.Failed(hub.BuildFailed{Build: o.id, ExitCode: o.res.ExitCode, Output: o.output})
 		rec.Clients = n
 		fields["exit_code"] = o.res.ExitCode
 		fields["error"] = reason
@@ -99,6 +102,27 @@ func (d *daemon) announceNothing(o *outcome) {
 		map[string]any{"paths": o.paths, "action": hub.ActionNone, "built": false})
 }
 
+// checkServedDir, after the first successful build, ends reloadd when the
+// served directory that did not exist at start-up still does not: the
+// build is not the one that makes it, and serving nothing would look like
+// a broken site.
+func (d *daemon) checkServedDir() {
+	if !d.servedLater {
+		return
+	}
+	d.servedLater = false // the build loop's alone
+	st, ok := d.site.(*serve.Static)
+	if !ok {
+		return
+	}
+	if err := st.Check(); errors.Is(err, fs.ErrNotExist) {
+		select {
+		case d.fatal <- fmt.Errorf("serve %s: still missing after the first successful build (does -build write it?)", d.out.short([]string{d.served})):
+		default:
+		}
+	}
+}
+
 // announceAppExit reports a crash of the -run app: once on the terminal
 // and once to the browsers, as build_failed with its last output. The app
 // stays down until the next successful build (no restart loop that repeats
@@ -106,8 +130,9 @@ func (d *daemon) announceNothing(o *outcome) {
 func (d *daemon) announceAppExit(ex build.Exit) {
 	d.appOut.flush()
 	why := "the app exited (" + ex.Reason + ")"
+	d.setAppState(serve.AppDown, why+"; it restarts after the next successful build")
 	id := d.hub.Build()
-	n, _ := d.hub.Broadcast(hub.BuildFailed{Type: hub.TypeBuildFailed, Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
+	n, _ := d.hub.Failed(hub.BuildFailed{Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
 	d.out.event("app_exited", fmt.Sprintf("app  %s; it restarts after the next successful build  %s", why, count(n, "client", "clients")),
 		map[string]any{"build": id, "exit_code": ex.ExitCode, "reason": ex.Reason, "clients": n})
 }

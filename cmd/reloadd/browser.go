@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/internal/hostpolicy"
 )
 
 // The browser side of the daemon: the hub, the HTTP surface in front of it,
@@ -18,7 +19,7 @@ import (
 func (d *daemon) newHub() *hub.Hub {
 	return hub.New(hub.Options{
 		Epoch:       d.epoch,
-		CheckOrigin: hub.OriginChecker(d.cfg.addr, d.cfg.allowHosts),
+		CheckOrigin: hostpolicy.New(d.cfg.addr, d.cfg.allowHosts).CheckOrigin,
 		OnReloaded:  d.reloaded,
 	})
 }
@@ -39,7 +40,7 @@ func exposureWarning(configured, actual string) string {
 	if err != nil {
 		return ""
 	}
-	if host != "" && hub.IsLoopbackName(host) {
+	if host != "" && hostpolicy.IsLoopbackName(host) {
 		return ""
 	}
 	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {

@@ -3,39 +3,49 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
+	"slices"
 	"text/tabwriter"
 
+	"github.com/reloadd/reloadd/watcher"
 	"github.com/reloadd/reloadd/watcher/auto"
 )
 
 // check is -check: it prints, per watched mount, the filesystem type, the
-// mode -watch would use and why, and the inotify limits, then returns.
+// mode and why, then the inotify limits, and returns. The plan is
+// auto.PlanMounts with the run's roots, filter and -watch mode, the very
+// plan auto.New watches: -check shows exactly what the run will do.
 func check(cfg *config, stdout io.Writer) error {
-	roots := make([]string, 0, len(cfg.dirs))
-	for _, d := range cfg.dirs {
-		abs, err := filepath.Abs(d)
-		if err != nil {
-			return fmt.Errorf("watch %s: %w", d, err)
-		}
-		roots = append(roots, abs)
+	d, err := newLayout(cfg, stdout)
+	if err != nil {
+		return err
 	}
-	plan, err := auto.Detect(roots)
+	plan, err := auto.PlanMounts(d.roots, d.watchOptions(cfg))
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PATH\tFSTYPE\tMODE\tREASON")
 	for _, c := range plan {
-		mode, reason := c.Mode, c.Reason
-		if cfg.watch != "auto" {
-			mode, reason = auto.Mode(cfg.watch), "forced by -watch "+cfg.watch
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Path, c.FSType, mode, reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Path, c.FSType, c.Mode, c.Reason)
 	}
 	tw.Flush()
+	for _, r := range d.roots {
+		if !slices.ContainsFunc(plan, func(c auto.Choice) bool { return c.Path == r }) {
+			fmt.Fprintf(stdout, "\n%s: the ignore rules leave it out: nothing in it is watched\n", r)
+		}
+	}
 	l := auto.InotifyLimits()
 	fmt.Fprintf(stdout, "\ninotify limits: fs.inotify.max_user_watches=%d max_user_instances=%d max_queued_events=%d\n",
 		l.MaxUserWatches, l.MaxUserInstances, l.MaxQueuedEvents)
 	return nil
+}
+
+// watchOptions are the watcher's options, the same for the run
+// (newDaemon) and for -check.
+func (l *layout) watchOptions(cfg *config) auto.Options {
+	return auto.Options{
+		Options:      watcher.Options{Filter: l.filter},
+		Mode:         auto.Mode(cfg.watch),
+		PollInterval: cfg.pollInterval,
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -49,7 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type layout struct {
 	roots  []string // absolute watched directories
 	served string   // absolute served directory; "" with -proxy
-	filter *watcher.Filter
+	// servedLater: the served directory did not exist at start-up; the
+	// first successful build must create it.
+	servedLater bool
+	filter      *watcher.Filter
 	// outputs are what the build writes (outputs.go): ignored wherever
 	// they are watched.
 	outputs []string
@@ -73,7 +77,13 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 			dir = l.roots[0]
 		}
 		abs, err := rootDir(dir)
-		if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && cfg.build != "" && cfg.serve != "":
+			// The build will create it (a fresh Hugo checkout): checked
+			// after the first successful build.
+			abs, _ = filepath.Abs(dir)
+			l.servedLater = true
+		case err != nil:
 			return nil, fmt.Errorf("serve %s: %w", dir, err)
 		}
 		l.served = abs
@@ -81,7 +91,10 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 	if err := l.findOutputs(cfg); err != nil {
 		return nil, err
 	}
-	l.filter = watcher.DefaultFilter()
+	// The default ignores (.git, node_modules, ...) apply below each
+	// watched directory, not above it: a directory watched inside
+	// node_modules (a linked package) is watched.
+	l.filter = watcher.NewFilter(true)
 	l.filter.SetIgnoreFiles(cfg.gitignore)
 	if cfg.build == "" && l.served != "" {
 		// Without -build, what is served is often output that git ignores,
@@ -94,6 +107,9 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 	}
 	own := ownOutputFiles(stdout)
 	for _, r := range l.roots {
+		if err := l.filter.Add(r, watcher.DefaultIgnores...); err != nil {
+			return nil, err
+		}
 		if err := l.filter.Add(r, cfg.ignores...); err != nil {
 			return nil, usagef("-ignore: %v", err)
 		}
@@ -239,6 +255,10 @@ type daemon struct {
 	// Where command output goes: the terminal, or JSON lines (stream.go).
 	buildOut, appOut *stream
 
+	// fatal ends run with an error the build loop found (the served
+	// directory still missing after the first successful build).
+	fatal chan error
+
 	records buildRecords  // the last builds, for /_reloadd/status
 	latency reloadLatency // browsers' timing reports (browser.go)
 
@@ -266,7 +286,7 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, layout: l, out: newPrinter(stdout, cfg.logFormat == "json", cwd), epoch: newEpoch()}
+	d := &daemon{cfg: cfg, layout: l, out: newPrinter(stdout, cfg.logFormat == "json", cwd), epoch: newEpoch(), fatal: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -278,11 +298,7 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 	}
 	d.closers = append(d.closers, d.ln)
 
-	if d.watch, err = auto.New(d.roots, auto.Options{
-		Options:      watcher.Options{Filter: d.filter},
-		Mode:         auto.Mode(cfg.watch),
-		PollInterval: cfg.pollInterval,
-	}); err != nil {
+	if d.watch, err = auto.New(d.roots, d.watchOptions(cfg)); err != nil {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.watch)
@@ -385,6 +401,7 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err := <-srvErr:
 		fatal = fmt.Errorf("http: %w", err)
+	case fatal = <-d.fatal:
 	}
 
 	// Stop in pipeline order: no new events, no new batches, the build loop

@@ -245,3 +245,18 @@ func TestNetworkURLsOnlyWhenListeningOnAllInterfaces(t *testing.T) {
 		}
 	}
 }
+
+// TestRootInsideNodeModulesIsWatched: reloadd watching a directory inside
+// node_modules (a linked package) sees its changes.
+func TestRootInsideNodeModulesIsWatched(t *testing.T) {
+	root := filepath.Join(newSite(t), "node_modules", "pkg")
+	must(t, os.MkdirAll(filepath.Join(root, "node_modules", "dep"), 0o755))
+	writeFile(t, filepath.Join(root, "index.html"), "<p>one</p>")
+	d := startDaemon(t, testenv.FreeAddr(t), root)
+	writeFile(t, filepath.Join(root, "node_modules", "dep", "x.js"), "ignored")
+	writeFile(t, filepath.Join(root, "index.html"), "<p>two</p>")
+	testenv.Eventually(t, "build 1", func() bool { return strings.Contains(d.out.String(), "build 1  ") })
+	if strings.Contains(d.out.String(), "x.js") {
+		t.Errorf("node_modules below the watched directory was not ignored:\n%s", d.out)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/reloadd/reloadd/build"
 	"github.com/reloadd/reloadd/debounce"
 	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/serve"
 	"github.com/reloadd/reloadd/watcher"
 )
 
@@ -118,14 +119,22 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 	if o.res.Err != nil && !errors.Is(o.res.Err, build.ErrCancelled) {
 		o.output = note(o.res.Err.Error(), o.output) // say why on the overlay too
 	}
-	if o.res.OK && d.app != nil {
+	switch {
+	case o.res.OK && d.app != nil:
+		d.setAppState(serve.AppStarting, "")
 		o.app = d.restartApp(bctx)
 		switch {
 		case o.app.cancelled:
 			o.res.OK, o.res.Err = false, build.ErrCancelled
 		case o.app.failed:
 			o.res.OK, o.res.ExitCode, o.res.Err, o.output = false, o.app.exitCode, errors.New(o.app.reason), o.app.output
+			d.setAppState(serve.AppDown, o.app.reason)
+		default:
+			d.setAppState(serve.AppUp, "")
 		}
+	case !o.res.OK && !o.cancelled() && d.app != nil && !d.app.Running():
+		// The app needs a successful build first: it is not coming.
+		d.setAppState(serve.AppDown, "the build it needs failed; it starts after the next successful build")
 	}
 	return o
 }
@@ -152,6 +161,15 @@ func (d *daemon) refresh(id *int64, b debounce.Batch, events []watcher.Event) {
 	*id++
 	o.id = *id
 	d.announce(o)
+}
+
+// setAppState tells the proxy, with -run and -proxy, whether the app is
+// starting, up or down, so that pages are not kept waiting for an app that
+// is not coming.
+func (d *daemon) setAppState(state serve.AppState, reason string) {
+	if p, ok := d.site.(*serve.Proxy); ok && d.app != nil {
+		p.SetAppState(state, reason)
+	}
 }
 
 // changedAt is when the first change of a build was first seen: the

@@ -148,30 +148,12 @@ type Watcher struct {
 	swept  map[string]time.Time // sweep events on hybrid mounts
 }
 
-// New plans the roots' mounts and starts the backends. Every backend has its
-// baseline when New returns, so any change made afterwards is reported.
+// New plans the roots' mounts with PlanMounts and starts the backends for
+// exactly that plan. Every backend has its baseline when New returns, so
+// any change made afterwards is reported.
 func New(roots []string, opts Options) (*Watcher, error) {
-	if opts.Mode == "" {
-		opts.Mode = Auto
-	}
-	switch opts.Mode {
-	case Auto, Native, Poll, Hybrid:
-	default:
-		return nil, fmt.Errorf("auto: unknown mode %q", opts.Mode)
-	}
-	if opts.Plan == nil {
-		opts.Plan = Detect
-	}
-	filter := opts.FilterOrDefault()
-	abs := make([]string, 0, len(roots))
-	for _, r := range roots {
-		a, err := filepath.Abs(r)
-		if err != nil {
-			return nil, fmt.Errorf("auto: %w", err)
-		}
-		abs = append(abs, a)
-	}
-	plan, err := opts.Plan(abs)
+	opts.Filter = opts.FilterOrDefault() // one filter for the plan and the backends
+	plan, err := PlanMounts(roots, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -185,19 +167,13 @@ func New(roots []string, opts Options) (*Watcher, error) {
 		swept:     make(map[string]time.Time),
 	}
 	for _, c := range plan {
-		if filter.Ignored(c.Path, true) {
-			continue // a mount inside node_modules, .git, ...
-		}
-		if opts.Mode != Auto {
-			c.Mode, c.Reason = opts.Mode, "forced by -watch "+string(opts.Mode)
-		}
 		m := &mount{choice: c}
 		for _, o := range plan {
 			if o.Path != c.Path && within(c.Path, o.Path) {
 				m.local = append(m.local, o.Path)
 			}
 		}
-		m.filter = filter.Without(m.local...)
+		m.filter = opts.Filter.Without(m.local...)
 		w.mounts = append(w.mounts, m)
 	}
 	slices.SortFunc(w.mounts, func(a, b *mount) int { return cmp.Compare(len(a.choice.Path), len(b.choice.Path)) })

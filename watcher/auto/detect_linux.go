@@ -9,16 +9,14 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reloadd/reloadd/internal/mountinfo"
 )
 
-// Detect reads /proc/self/mountinfo and statfs(2) and plans the roots.
+// Detect reads the mount table (/proc/thread-self/mountinfo) and statfs(2)
+// and plans the roots.
 func Detect(roots []string) ([]Choice, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("auto: %w", err)
-	}
-	defer f.Close()
-	mounts, err := ParseMountinfo(f)
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return nil, fmt.Errorf("auto: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/reloadd/reloadd/internal/mountinfo"
+	"github.com/reloadd/reloadd/watcher"
 )
 
 // Mode is how a subtree is watched.
@@ -222,4 +223,86 @@ func For(choices []Choice, path string) (Choice, bool) {
 		return Choice{}, false
 	}
 	return choices[best], true
+}
+
+// PlanMounts decides how New watches roots with opts, and is what New
+// watches: the mounts the roots span (by opts.Plan, or Detect), except
+// those the filter ignores (a mount inside node_modules or .git, or below
+// a directory a .gitignore names), each with its mode — forced to
+// opts.Mode unless that is Auto or "". reloadd -check prints it.
+//
+// Roots are made absolute. If the filter honours .gitignore files, those
+// of the directories from each root down to each mount below it are read
+// (the backends read them again as they walk). The result is sorted by
+// path; a root that the filter ignores itself (one inside a directory
+// named by DefaultIgnores) is left out, as nothing below it is watched.
+func PlanMounts(roots []string, opts Options) ([]Choice, error) {
+	mode := opts.Mode
+	switch mode {
+	case "":
+		mode = Auto
+	case Auto, Native, Poll, Hybrid:
+	default:
+		return nil, fmt.Errorf("auto: unknown mode %q", mode)
+	}
+	detect := opts.Plan
+	if detect == nil {
+		detect = Detect
+	}
+	filter := opts.FilterOrDefault()
+	abs := make([]string, 0, len(roots))
+	for _, r := range roots {
+		a, err := filepath.Abs(r)
+		if err != nil {
+			return nil, fmt.Errorf("auto: %w", err)
+		}
+		abs = append(abs, a)
+	}
+	all, err := detect(abs)
+	if err != nil {
+		return nil, err
+	}
+	var plan []Choice
+	for _, c := range all {
+		if root, ok := deepestRoot(abs, c.Path); ok && root != c.Path {
+			loadIgnoreFiles(filter, root, filepath.Dir(c.Path))
+		}
+		if filter.Ignored(c.Path, true) {
+			continue
+		}
+		if mode != Auto {
+			c.Mode, c.Reason = mode, "forced by -watch "+string(mode)
+		}
+		plan = append(plan, c)
+	}
+	slices.SortFunc(plan, func(a, b Choice) int { return strings.Compare(a.Path, b.Path) })
+	return plan, nil
+}
+
+// deepestRoot returns the longest of roots that contains path.
+func deepestRoot(roots []string, path string) (string, bool) {
+	best := ""
+	for _, r := range roots {
+		if within(r, path) && len(r) > len(best) {
+			best = r
+		}
+	}
+	return best, best != ""
+}
+
+// loadIgnoreFiles reads the .gitignore files of dir and of every directory
+// between root and it, outer first (as a walk from root would).
+func loadIgnoreFiles(f *watcher.Filter, root, dir string) {
+	var dirs []string
+	for d := dir; within(root, d); d = filepath.Dir(d) {
+		dirs = append(dirs, d)
+		if d == root || d == filepath.Dir(d) {
+			break
+		}
+	}
+	for _, d := range slices.Backward(dirs) {
+		// A line that is not a pattern is reported by the backend that
+		// walks the directory; here it is only skipped.
+		f.LoadIgnoreFile(d)
+	}
 }
