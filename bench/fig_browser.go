@@ -168,7 +168,8 @@ func reloadedReport(ctx context.Context, d *daemon, mark int) (float64, bool) {
 type cssResult struct {
 	page, harness []time.Duration
 	missed        int
-	reloads       int // trials where the page reloaded instead of swapping
+	reloads       int   // trials where the page reloaded instead of swapping
+	trial         []int // the trial each sample came from
 }
 
 // armCSSJS installs, before the write, a promise that resolves with the
@@ -253,6 +254,7 @@ func (s *suite) widthTrials(ctx context.Context, t *tab, step func(i int) (int, 
 		if i >= s.cfg.warmup {
 			res.page = append(res.page, msDuration(at-unixMS(t0)))
 			res.harness = append(res.harness, done.Sub(t0))
+			res.trial = append(res.trial, i)
 		}
 	}
 	return res, nil

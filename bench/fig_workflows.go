@@ -347,15 +347,16 @@ func (s *suite) runWorkflow(ctx context.Context, w *workflow) error {
 		if e.latency != nil {
 			var samples []time.Duration
 			var missed, reloads int
+			var overhead []time.Duration
 			if e.css {
-				res, err := s.styleTrials(ctx, t, e.file, e.content, &gen)
-				samples, missed, reloads = res.page, res.missed, res.reloads
+				res, over, err := s.styleTrials(ctx, d, t, e.file, e.content, &gen)
+				samples, missed, reloads, overhead = res.page, res.missed, res.reloads, over
 				if err != nil {
 					return err
 				}
 			} else {
-				res, err := s.versionTrials(ctx, d, t, e, &gen)
-				samples, missed = res.page, res.missed
+				res, over, err := s.versionTrials(ctx, d, t, e, &gen)
+				samples, missed, overhead = res.page, res.missed, over
 				if err != nil {
 					return err
 				}
@@ -367,8 +368,12 @@ func (s *suite) runWorkflow(ctx context.Context, w *workflow) error {
 			if e.needsBuild {
 				e.latency.note = joinNotes(e.latency.note, "build p50 "+fmtMS(buildP50(d))+" ms (reloadd's duration_ms)")
 			}
+			if len(overhead) > 0 {
+				st := summarize(overhead)
+				e.latency.note = joinNotes(e.latency.note, fmt.Sprintf("latency less the trial's own build: p50 %s, p90 %s ms", fmtMS(st.p50), fmtMS(st.p90)))
+			}
 		}
-		if err := s.countEdits(ctx, d, t, e, rows[k], &gen); err != nil {
+		if err := s.countEdits(ctx, d, t, w, e, rows[k], &gen); err != nil {
 			return err
 		}
 	}
@@ -392,29 +397,38 @@ func buildP50(d *daemon) time.Duration {
 }
 
 // styleTrials writes file per trial and measures until #box has the new
-// width, checking that the page did not reload.
-func (s *suite) styleTrials(ctx context.Context, t *tab, file string, content func(int) []byte, gen *int) (cssResult, error) {
-	return s.widthTrials(ctx, t, func(int) (int, func() (time.Time, error)) {
+// width, checking that the page did not reload. overhead is, per sample
+// with a build, the latency less that build's own duration (duration_ms).
+func (s *suite) styleTrials(ctx context.Context, d *daemon, t *tab, file string, content func(int) []byte, gen *int) (res cssResult, overhead []time.Duration, err error) {
+	var marks []int
+	res, err = s.widthTrials(ctx, t, func(int) (int, func() (time.Time, error)) {
 		*gen++
 		n := *gen
+		marks = append(marks, d.log.mark())
 		return 100 + n, func() (time.Time, error) { return writeFile(file, content(n)) }
 	})
+	for k, i := range res.trial {
+		if ms, ok := ownBuild(d, marks[i]); ok {
+			overhead = append(overhead, res.page[k]-msDuration(ms))
+		}
+	}
+	return res, overhead, err
 }
 
 // versionTrials writes the edit per trial and measures until the page
-// reloaded with the new version.
-func (s *suite) versionTrials(ctx context.Context, d *daemon, t *tab, e workflowEdit, gen *int) (htmlResult, error) {
-	var res htmlResult
+// reloaded with the new version. overhead is as for styleTrials.
+func (s *suite) versionTrials(ctx context.Context, d *daemon, t *tab, e workflowEdit, gen *int) (res htmlResult, overhead []time.Duration, err error) {
 	for i := range s.cfg.warmup + s.cfg.trials {
 		if err := sleepCtx(ctx, gap(browserGapMin, browserGapSpan)); err != nil {
-			return res, err
+			return res, overhead, err
 		}
 		*gen++
 		want := e.wantVersion(*gen)
 		t.drain()
+		mark := d.log.mark()
 		t0, err := writeFile(e.file, e.content(*gen))
 		if err != nil {
-			return res, err
+			return res, overhead, err
 		}
 		sample, err := t.awaitReload(t0, reloadLimit, func() (bool, error) {
 			v, err := eval[string](t.ctx, `(document.getElementById("v") || {}).textContent || ""`)
@@ -424,21 +438,35 @@ func (s *suite) versionTrials(ctx context.Context, d *daemon, t *tab, e workflow
 		case errors.Is(err, errNoReload):
 			res.missed++
 		case err != nil:
-			return res, fmt.Errorf("trial %d: %w\n%s", i, err, d.log.tail())
+			return res, overhead, fmt.Errorf("trial %d: %w\n%s", i, err, d.log.tail())
 		case i >= s.cfg.warmup:
 			res.page = append(res.page, sample.page)
+			if ms, ok := ownBuild(d, mark); ok {
+				overhead = append(overhead, sample.page-msDuration(ms))
+			}
 		}
 		if err := t.waitJS(connectedJS, reloadLimit); err != nil {
-			return res, err
+			return res, overhead, err
 		}
 	}
-	return res, nil
+	return res, overhead, nil
+}
+
+// ownBuild is the duration_ms of the first build after mark.
+func ownBuild(d *daemon, mark int) (float64, bool) {
+	for _, ev := range d.log.since(mark) {
+		if ev["event"] == "build_complete" {
+			ms, ok := ev["duration_ms"].(float64)
+			return ms, ok && ev["built"] == true
+		}
+	}
+	return 0, false
 }
 
 // countEdits makes the row's edits one at a time; after each it waits for
 // its effect in the tab, then until reloadd has been quiet for
 // quietAfterEdit, and counts what the edit caused.
-func (s *suite) countEdits(ctx context.Context, d *daemon, t *tab, e workflowEdit, row *workflowRow, gen *int) error {
+func (s *suite) countEdits(ctx context.Context, d *daemon, t *tab, w *workflow, e workflowEdit, row *workflowRow, gen *int) error {
 	n := 5
 	if s.cfg.quick {
 		n = 1
@@ -480,14 +508,34 @@ func (s *suite) countEdits(ctx context.Context, d *daemon, t *tab, e workflowEdi
 		b, _ := strconv.Atoi(loads1)
 		row.edits++
 		row.loads += b - a
+		builds := 0
 		for _, ev := range d.log.since(mark) {
 			switch {
 			case ev["event"] == "build_complete" && ev["built"] == true:
-				row.builds++
+				builds++
+				if builds > row.wantBuilds {
+					// Say what the extra build was for.
+					row.note = joinNotes(row.note, fmt.Sprintf("extra build for %s", shortPaths(ev["paths"], w.dir)))
+				}
 			case ev["event"] == "output" && strings.Contains(fmt.Sprint(ev["line"]), "app: listening"):
 				row.restarts++
 			}
 		}
+		row.builds += builds
 	}
 	return nil
+}
+
+// shortPaths renders a build's paths relative to dir.
+func shortPaths(v any, dir string) string {
+	var out []string
+	list, _ := v.([]any)
+	for _, p := range list {
+		s := fmt.Sprint(p)
+		if r, err := filepath.Rel(dir, s); err == nil {
+			s = r
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
 }
