@@ -17,7 +17,10 @@ import (
 	"github.com/reloadd/reloadd/internal/testenv"
 )
 
-// Figure 7: real workflows (issue 16), with the real tools: a Sass build
+// figWorkflows is the number of the workflows figure.
+const figWorkflows = 8
+
+// Figure 8: real workflows (issue 16), with the real tools: a Sass build
 // (npm sass) serving its output, a Go net/http app behind -proxy with
 // -build-on '*.go', Hugo, and an Express app (npm express). Latencies: an
 // edit → the new computed style in Chromium, no reload; a .go edit → the
@@ -25,7 +28,7 @@ import (
 // app restarts and page loads it caused, and the builds beyond the one it
 // needed (a build's outputs coming back as changes).
 
-// The npm packages figure 7 runs (the versions the tests use).
+// The npm packages figure 8 runs (the versions the tests use).
 const (
 	benchSass    = "sass@1.108.2"
 	benchExpress = "express@5.3.0"
@@ -106,7 +109,7 @@ app.get("/", (req, res) => res.type("html").send(fs.readFileSync(path.join(__dir
 app.listen(Number(process.argv[2]), "127.0.0.1", () => console.log("app: listening"));
 `
 
-// workflow is one project reloadd runs for figure 7.
+// workflow is one project reloadd runs for figure 8.
 type workflow struct {
 	name  string
 	dir   string
@@ -148,12 +151,12 @@ func need(tool string) (string, error) {
 
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func (s *suite) fig7(ctx context.Context) {
-	sassCSS := s.rep.addLatency(&latencyRow{fig: 7, figure: figCSS, setup: "Sass `-build` (npm sass), .scss edit; page clock",
+func (s *suite) fig8(ctx context.Context) {
+	sassCSS := s.rep.addLatency(&latencyRow{fig: figWorkflows, figure: figCSS, setup: "Sass `-build` (npm sass), .scss edit; page clock",
 		panel: panelBrowser, label: "Sass -build → swap"})
-	goCSS := s.rep.addLatency(&latencyRow{fig: 7, figure: figCSS, setup: "Go app behind `-proxy`, `-build-on '*.go'`, CSS edit (no build); page clock",
+	goCSS := s.rep.addLatency(&latencyRow{fig: figWorkflows, figure: figCSS, setup: "Go app behind `-proxy`, `-build-on '*.go'`, CSS edit (no build); page clock",
 		panel: panelBrowser, label: "Go app CSS → swap"})
-	goReload := s.rep.addLatency(&latencyRow{fig: 7, figure: figReload, setup: "Go app behind `-proxy`, .go edit (`go build`, restart); page clock"})
+	goReload := s.rep.addLatency(&latencyRow{fig: figWorkflows, figure: figReload, setup: "Go app behind `-proxy`, .go edit (`go build`, restart); page clock"})
 
 	flows := []struct {
 		name string
@@ -169,7 +172,7 @@ func (s *suite) fig7(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.progress("figure 7: %s", f.name)
+		s.progress("figure %d: %s", figWorkflows, f.name)
 		n := len(s.rep.workflows)
 		w, err := f.make()
 		if err == nil {
@@ -179,7 +182,7 @@ func (s *suite) fig7(ctx context.Context) {
 		if err == nil {
 			continue
 		}
-		s.fail(7, fmt.Errorf("%s: %w", f.name, err), f.lat...)
+		s.fail(figWorkflows, fmt.Errorf("%s: %w", f.name, err), f.lat...)
 		if len(s.rep.workflows) == n {
 			s.rep.workflows = append(s.rep.workflows, &workflowRow{setup: f.name})
 		}

@@ -22,7 +22,7 @@ require (
 	github.com/moby/sys/mountinfo v0.7.3 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/text v0.28.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )
 
 replace github.com/reloadd/reloadd => ../

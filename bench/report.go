@@ -56,6 +56,7 @@ type report struct {
 	latency   []*latencyRow
 	scale     []*scaleRow
 	bursts    []*burstRow
+	forward   []*forwardRow
 	workflows []*workflowRow
 
 	missing []string // tools a figure needed and did not find
@@ -142,8 +143,23 @@ func (r *report) markdown(w io.Writer) {
 		}
 		p("\n%s\n\n", r.stamp())
 	}
+	if len(r.forward) > 0 {
+		p("#### Forwarding: idle cost with `reloadd forward` connected (figure %d)\n\n", figForward)
+		p("| files | agent ready (exec → connected) | daemon idle CPU, %% of one core | agent idle CPU, %% of one core | agent RSS | agent peak RSS | daemon RSS | notes |\n")
+		p("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, row := range r.forward {
+			if row.na != "" || row.idle == 0 {
+				p("| %s | %s | | | | | | %s |\n", thousands(row.files), cell(orDefault(row.na, "not measured")), cell(row.note))
+				continue
+			}
+			p("| %s | %s s | %.2f %% over %.0f s | %.2f %% | %s MiB | %s MiB | %s MiB | %s |\n", thousands(row.files), secs(row.ready),
+				100*row.daemonCPU.Seconds()/row.idle.Seconds(), row.idle.Seconds(), 100*row.agentCPU.Seconds()/row.idle.Seconds(),
+				mib(row.agentMem.rss), mib(row.agentMem.hwm), mib(row.daemonMem.rss), cell(row.note))
+		}
+		p("\n%s\n\n", r.stamp())
+	}
 	if len(r.workflows) > 0 {
-		p("#### Workflows: what each edit caused (figure 7)\n\n")
+		p("#### Workflows: what each edit caused (figure %d)\n\n", figWorkflows)
 		p("| setup | edit | edits | builds (needed) | app starts | page loads (needed) | second builds | notes |\n")
 		p("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, row := range r.workflows {

@@ -50,6 +50,12 @@ type AppOptions struct {
 	// TailSize is how much output Exit.Output keeps; 0 means
 	// DefaultTailSize.
 	TailSize int
+	// CheckAddr, when set, is the host:port the app is to listen on
+	// (-proxy's): Start then refuses to start the app while something
+	// else already accepts connections there, and returns a
+	// *PortInUseError naming it (see [CheckPort]). Without the check a
+	// stale app would answer the readiness probe in the new one's place.
+	CheckAddr string
 }
 
 // Exit describes how an app process ended.
@@ -70,15 +76,20 @@ func (e *ExitError) Error() string {
 	return "build: app exited before accepting connections (" + e.Exit.Reason + ")"
 }
 
-// App manages reloadd's -run command: at most one process group at a time,
-// started by Start, replaced by the next Start, stopped by Stop.
+// App manages reloadd's -run command: at most one app at a time, started
+// by Start, replaced by the next Start, stopped by Stop. An app is its main
+// process (the shell) and, where the supervisor runs (Linux), every
+// process it starts, also one that calls setsid; elsewhere its process
+// group.
 //
 // App is not safe for concurrent use: one goroutine owns it (reloadd's
-// build loop, which also watches Exited). Each running process has two
-// goroutines; Stop and Start wait for those of the process they stop.
+// build loop, which also watches Exited). Each app has two goroutines;
+// Stop, Start and Close wait for those of the app they stop.
 type App struct {
-	opts AppOptions
-	cur  *proc // the running (or exited, not yet reaped) process; nil if none
+	opts   AppOptions
+	sup    *link // the supervisor process, started by the first Start
+	cur    *proc // the running (or exited, not yet reaped) app; nil if none
+	reaped *proc // an app that exited and was reaped, whose leftovers may still be stopping
 }
 
 // NewApp returns an App that runs nothing yet.
@@ -93,10 +104,16 @@ func NewApp(opts AppOptions) *App {
 // Command returns the configured command.
 func (a *App) Command() string { return a.opts.Command }
 
-// Start stops the running process, if any, gracefully and waits for it;
-// then it starts the command again.
+// Start stops the running app, if any, gracefully and waits for it; then,
+// unless CheckAddr finds something else listening, it starts the command
+// again.
 func (a *App) Start() error {
 	a.Stop()
+	if a.opts.CheckAddr != "" {
+		if err := CheckPort(a.opts.CheckAddr); err != nil {
+			return err
+		}
+	}
 	p, err := startProc(procSpec{
 		command:  a.opts.Command,
 		dir:      a.opts.Dir,
@@ -104,7 +121,7 @@ func (a *App) Start() error {
 		out:      a.opts.Output,
 		tailSize: a.opts.TailSize,
 		grace:    a.opts.Grace,
-	})
+	}, &a.sup)
 	if err != nil {
 		return fmt.Errorf("build: start app %q: %w", a.opts.Command, err)
 	}
@@ -112,21 +129,30 @@ func (a *App) Start() error {
 	return nil
 }
 
-// Stop stops the running process: SIGTERM to its group, SIGKILL after the
-// grace period; it returns once the process has been reaped and its group
-// killed. An exit that Exited reported and that was not reaped is dropped.
-// Stop does nothing when nothing runs.
+// Stop stops the running app: SIGTERM to each of its processes, SIGKILL to
+// those left after the grace period; it returns once they are gone (and,
+// for an app that exited by itself, once what it left behind is gone). An
+// exit that Exited reported and that was not reaped is dropped. Stop does
+// nothing when nothing runs.
 func (a *App) Stop() {
-	if a.cur == nil {
-		return
+	if a.cur != nil {
+		a.cur.stop()
+		a.cur = nil
 	}
-	a.cur.stop()
-	a.cur = nil
+	if a.reaped != nil {
+		<-a.reaped.finished
+		a.reaped = nil
+	}
 }
 
-// Close stops the app (see Stop). It is idempotent.
+// Close stops the app (see Stop) and ends the supervisor process. It is
+// idempotent; an App may still be started after Close.
 func (a *App) Close() error {
 	a.Stop()
+	if a.sup != nil {
+		a.sup.close()
+		a.sup = nil
+	}
 	return nil
 }
 
@@ -152,9 +178,12 @@ func (a *App) Output() string {
 	return a.cur.tail.String()
 }
 
-// Exited returns a channel that is closed when the running process ends by
-// itself (crashes, or exits). It is nil when nothing runs, so that a select
-// on it waits. After it fires, call Reap.
+// Exited returns a channel that is closed when the running app's main
+// process ends by itself (crashes, or exits) and its output has been read.
+// It is nil when nothing runs, so that a select on it waits. After it
+// fires, call Reap. What the app left running is stopped from then on
+// (SIGTERM, SIGKILL after the grace period); the next Start, Stop or
+// Close waits until it is gone.
 func (a *App) Exited() <-chan struct{} {
 	if a.cur == nil {
 		return nil
@@ -168,6 +197,7 @@ func (a *App) Reap() Exit {
 	p := a.cur
 	a.cur = nil
 	<-p.exited
+	a.reaped = p
 	return Exit{ExitCode: p.exitCode(), Reason: p.reason(), Output: p.tail.String()}
 }
 

@@ -1,35 +1,45 @@
 package build
 
 import (
-	"errors"
 	"io"
 	"os"
-	"os/exec"
+	"sync/atomic"
 	"time"
 )
 
-// drainAfterKill bounds how long a process's output is still read after its
-// group got SIGKILL. Processes in the group die at once and their end of
-// the pipe closes with them; a process that left the group (setsid) and
-// still holds the pipe would otherwise keep the build open forever.
-const drainAfterKill = time.Second
+// drainAfterExit bounds how long a supervised command's output is still
+// read once its main process has exited (see the design notes in doc.go):
+// what its leftovers print while they handle SIGTERM is kept, and a
+// leftover that holds the output open does not hold up the build.
+const drainAfterExit = 100 * time.Millisecond
 
-// proc is one "sh -c" command running as the leader of its own process
-// group, its stdout and stderr copied to a writer and kept in a tail.
+// proc is one "sh -c" command: its main process (the shell), everything it
+// starts, and its stdout and stderr, copied as one stream to a writer and
+// kept in a tail.
 //
-// It runs two goroutines: copy (the pipe to the writers) and wait (reaps
-// the shell, then cleans up the group and drains the output). When exited
-// is closed, both have finished and the group has been sent SIGKILL.
+// It runs two goroutines: copy (the output pipe to the writers) and a
+// waiter, which differs between the supervised (Linux) and the direct
+// implementation. exited is closed when the main process has ended and its
+// output has been drained; finished when every process of the command is
+// gone and both goroutines have ended.
 type proc struct {
-	cmd    *exec.Cmd
-	tail   *tail
-	grace  time.Duration
-	exited chan struct{} // closed by wait
+	tail     *tail
+	mainPid  int
+	exited   chan struct{} // closed by the waiter
+	finished chan struct{} // closed by the waiter; the same channel as exited when direct
+	copied   chan struct{} // closed by copy
 
-	// Set by wait before exited is closed.
-	state  *os.ProcessState
-	err    error // from Wait, other than a non-zero exit
-	copied chan struct{}
+	// Set by the waiter before exited is closed.
+	known bool      // the main process's status is known
+	code  int       // its exit status, -1 if it was killed by a signal
+	why   string    // "exit status 3", "signal: killed"
+	err   error     // why the status is not known, or an error other than the exit
+	endAt time.Time // when the end of the main process was learnt (benchmarks)
+
+	// stop ends the command (see [proc.stop]); set by the implementation.
+	stopFn func()
+
+	ignored atomic.Int32 // signals the supervisor received while reloadd lived (tests)
 }
 
 type procSpec struct {
@@ -39,45 +49,34 @@ type procSpec struct {
 	out      io.Writer
 	tailSize int
 	grace    time.Duration
+	direct   bool // bypass the supervisor even where it is available (benchmarks)
 }
 
-// startProc starts spec.command. The caller must wait for exited (stop
-// does) before dropping the proc.
-func startProc(spec procSpec) (*proc, error) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, err
+// startProc starts spec.command: through the supervisor *sup where this
+// platform has one (see doc.go), starting it if *sup is nil or dead;
+// directly in its own process group otherwise. The caller must wait for
+// finished (stop does) before dropping the proc or starting another one on
+// the same supervisor, and close *sup when it is done with it.
+func startProc(spec procSpec, sup **link) (*proc, error) {
+	if !spec.direct && supervisorUsable() {
+		return startSupervised(spec, sup)
 	}
-	p := &proc{
-		tail:   newTail(spec.tailSize),
-		grace:  spec.grace,
-		exited: make(chan struct{}),
-		copied: make(chan struct{}),
+	return startDirect(spec)
+}
+
+func newProc(spec procSpec) *proc {
+	return &proc{
+		tail:     newTail(spec.tailSize),
+		exited:   make(chan struct{}),
+		finished: make(chan struct{}),
+		copied:   make(chan struct{}),
+		code:     -1,
 	}
-	cmd := exec.Command("sh", "-c", spec.command)
-	cmd.Dir = spec.dir
-	cmd.Env = spec.env
-	// An *os.File is handed to the child as is: no copying goroutine in
-	// os/exec, so Wait returns when the shell exits, whatever its children
-	// do with the pipe.
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	setGroup(cmd)
-	p.cmd = cmd
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return nil, err
-	}
-	pw.Close() // the children hold it now
-	go p.copy(pr, spec.out)
-	go p.wait(pr)
-	return p, nil
 }
 
 // copy moves output from the pipe to the tail and to out until EOF or until
-// wait closes the pipe. A failing out (a closed terminal) is dropped, never
-// allowed to stall the command.
+// the waiter closes the pipe. A failing out (a closed terminal) is dropped,
+// never allowed to stall the command.
 func (p *proc) copy(pr *os.File, out io.Writer) {
 	defer close(p.copied)
 	buf := make([]byte, 32<<10)
@@ -97,78 +96,44 @@ func (p *proc) copy(pr *os.File, out io.Writer) {
 	}
 }
 
-// wait reaps the shell, then asks whatever it left behind in its group to
-// go (SIGTERM), gives it the grace period to close the output pipe, and
-// kills the rest of the group (SIGKILL).
-func (p *proc) wait(pr *os.File) {
-	defer close(p.exited)
-	err := p.cmd.Wait()
-	p.state = p.cmd.ProcessState
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		p.err = err
-	}
-	signalGroup(p.cmd, sigTerm)
-	timer := time.NewTimer(p.grace)
-	select {
-	case <-p.copied:
-	case <-timer.C:
-	}
-	timer.Stop()
-	signalGroup(p.cmd, sigKill)
-	timer = time.NewTimer(drainAfterKill)
-	select {
-	case <-p.copied:
-	case <-timer.C:
-		pr.Close() // someone outside the group holds the pipe: stop reading
-		<-p.copied
-	}
-	timer.Stop()
-	pr.Close()
-}
-
-// stop ends the process group: SIGTERM, then SIGKILL once the grace period
-// has passed, and waits until the shell has been reaped and the group
-// killed.
-func (p *proc) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	signalGroup(p.cmd, sigTerm)
-	timer := time.NewTimer(p.grace)
+// drain waits until the output pipe reaches EOF (everyone holding it has
+// closed it) or until limit has passed; then it stops reading.
+func (p *proc) drain(pr *os.File, limit time.Duration) {
+	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	select {
-	case <-p.exited:
-		return
+	case <-p.copied:
 	case <-timer.C:
+		pr.Close() // someone still holds the pipe: stop reading
+		<-p.copied
 	}
-	signalGroup(p.cmd, sigKill)
-	<-p.exited
 }
 
-// exitCode is the shell's exit status, or -1 if it was killed by a signal
-// or has not exited. Only valid after exited is closed.
-func (p *proc) exitCode() int {
-	if p.state == nil {
-		return -1
-	}
-	return p.state.ExitCode()
+// stop ends the command gracefully: SIGTERM to each of its processes, then
+// SIGKILL to those left once the grace period has passed. It returns when
+// every process of the command is gone. It is safe to call more than once,
+// also after the command has exited by itself.
+func (p *proc) stop() {
+	p.stopFn()
+	<-p.finished
 }
 
-// reason describes how the process ended: "exit status 2", "signal: killed".
-// Only valid after exited is closed.
+// exitCode is the main process's exit status, or -1 if it was killed by a
+// signal or its status is unknown. Only valid after exited is closed.
+func (p *proc) exitCode() int { return p.code }
+
+// reason describes how the main process ended: "exit status 2", "signal:
+// killed". Only valid after exited is closed.
 func (p *proc) reason() string {
 	switch {
 	case p.err != nil:
 		return p.err.Error()
-	case p.state == nil:
+	case !p.known:
 		return "did not run"
 	default:
-		return p.state.String()
+		return p.why
 	}
 }
 
 // pid returns the shell's process id, which is also its process group id.
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+func (p *proc) pid() int { return p.mainPid }

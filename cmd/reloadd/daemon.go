@@ -19,6 +19,7 @@ import (
 
 	"github.com/reloadd/reloadd/build"
 	"github.com/reloadd/reloadd/debounce"
+	"github.com/reloadd/reloadd/forward"
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/internal/siteindex"
 	"github.com/reloadd/reloadd/serve"
@@ -30,6 +31,9 @@ import (
 // cancelled and everything has stopped, a *usageError for a bad command
 // line, or another error for a fatal problem.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "forward" {
+		return runForward(ctx, args[1:], stdout, stderr) // the host agent (forward.go)
+	}
 	cfg, err := parseFlags(args, stdout)
 	if err != nil {
 		return err
@@ -243,12 +247,13 @@ type daemon struct {
 	out   *printer
 	epoch string
 
-	ln    net.Listener
-	watch *auto.Watcher
-	hub   *hub.Hub
-	site  http.Handler // *serve.Static or *serve.Proxy
-	srv   *http.Server
-	queue *debounce.Queue
+	ln     net.Listener
+	watch  *auto.Watcher
+	agents *forward.Server // /_reloadd/agent: reloadd forward's agents (agent.go)
+	hub    *hub.Hub
+	site   http.Handler // *serve.Static or *serve.Proxy
+	srv    *http.Server
+	queue  *debounce.Queue
 
 	runner *build.Runner
 	app    *build.App // nil without -run; owned by the build loop
@@ -302,6 +307,8 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, d.watch)
+	d.agents = d.newAgents()
+	d.closers = append(d.closers, d.agents)
 
 	d.hub = d.newHub()
 	d.closers = append(d.closers, d.hub)
@@ -344,8 +351,15 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 		Grace:   grace,
 		Timeout: cfg.buildTimeout,
 	})
+	d.closers = append(d.closers, d.runner)
 	if cfg.run != "" {
-		d.app = build.NewApp(build.AppOptions{Command: cfg.run, Output: d.appOut, Grace: grace})
+		opts := build.AppOptions{Command: cfg.run, Output: d.appOut, Grace: grace}
+		if cfg.proxy != nil {
+			// Something else listening on the app's port would answer the
+			// readiness probe, and the browser would get its pages.
+			opts.CheckAddr = proxyDialAddr(cfg.proxy)
+		}
+		d.app = build.NewApp(opts)
 	}
 	settle := cfg.debounce
 	if settle == 0 {
@@ -404,9 +418,11 @@ func (d *daemon) run(ctx context.Context) error {
 	case fatal = <-d.fatal:
 	}
 
-	// Stop in pipeline order: no new events, no new batches, the build loop
-	// (which cancels a running build through ctx), the app, then the
-	// browsers and the server.
+	// Stop in pipeline order: no new events (agents first: their hints
+	// feed the watcher), no new batches, the build loop (which cancels a
+	// running build through ctx), the app, then the browsers and the
+	// server.
+	d.agents.Close()
 	d.watch.Close()
 	<-errsDone
 	d.queue.Close()

@@ -36,6 +36,7 @@ type config struct {
 	allowHosts   []string
 	logFormat    string
 	check        bool
+	token        string // -token (agent.go)
 }
 
 // usageError is a bad command line: exit status 2.
@@ -115,6 +116,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.Var(durationFlag{&c.buildTimeout}, "build-timeout", "kill a build that runs longer (`DURATION`; default: none)")
 	fs.Var(&allow, "allow-host", "also accept this Host/Origin `NAME` (repeatable), for use from other devices")
 	fs.StringVar(&c.logFormat, "log", "text", "output `FORMAT`: text | json")
+	fs.StringVar(&c.token, "token", "", "shared secret `T` that host agents (reloadd forward) must hold where reloadd cannot write its cookie into a read-only share (default $"+tokenEnv+")")
 	fs.BoolVar(&c.check, "check", false, "print, per watched mount, the filesystem, the chosen mode and why; then exit")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
 

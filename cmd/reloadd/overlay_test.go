@@ -25,6 +25,7 @@ func TestBrowserShowsBuildFailureAndRecovers(t *testing.T) {
 	buildCmd := `if grep -q BROKEN ` + shq(srcFile) + `; then echo ` + shq(errText) + `; exit 2; fi`
 	addr := testenv.FreeAddr(t)
 	d := startDaemon(t, addr, "-build", buildCmd, site)
+	testenv.Eventually(t, "the start-up build to end before the save", func() bool { return strings.Contains(d.out.String(), "build 1 ") })
 
 	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/")); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/reloadd/reloadd/forward"
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/js"
 	"github.com/reloadd/reloadd/serve"
@@ -30,6 +31,9 @@ func (d *daemon) routes() []route {
 		// under the script name they load.
 		{hub.LiveReloadPath, d.hub.LiveReload()},
 		{"GET /livereload.js", js.Handler()},
+		// Host agents (reloadd forward): change records from the machine
+		// where the user edits, for the mounts reloadd would poll.
+		{forward.Path, d.agents},
 	}
 	if p, ok := d.site.(*serve.Proxy); ok {
 		// The waiting page polls this to reload when the app is back.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,4 +79,23 @@ func TestProxyAnswersAtOnceWhenTheAppIsDown(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "not running") {
 		t.Errorf("GET / = %d:\n%s", resp.StatusCode, body)
 	}
+}
+
+// TestRunRefusesABusyAppPort: with -run and -proxy, something else already
+// listening on the app's port is said at once, on the terminal and to the
+// browsers, instead of being taken for the app.
+func TestRunRefusesABusyAppPort(t *testing.T) {
+	p := newAppProject(t)
+	squatter, err := net.Listen("tcp", p.appAddr)
+	must(t, err)
+	defer squatter.Close()
+	d := startDaemonProxy(t, testenv.FreeAddr(t), p.proxy, "-run", "sleep 60", p.src)
+	ws := dialLog(t, d.addr)
+	m, _ := ws.expect("build_failed", isType("build_failed"))
+	if out, _ := m["output"].(string); !strings.Contains(out, "already accepts connections at "+p.appAddr) {
+		t.Errorf("build_failed output: %q", out)
+	}
+	testenv.Eventually(t, "the terminal line", func() bool {
+		return strings.Contains(d.out.String(), "app FAILED") && strings.Contains(d.out.String(), "already accepts connections")
+	})
 }

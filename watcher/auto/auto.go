@@ -72,6 +72,9 @@ type MountStatus struct {
 	PolledFiles   int      `json:"polled_files"`
 	UnwatchedDirs []string `json:"unwatched_dirs"`
 	Switched      bool     `json:"switched,omitempty"`
+	// Agent describes the host agent serving the mount; set while and only
+	// while Mode is Forward (see forward.go).
+	Agent *AgentStatus `json:"agent,omitempty"`
 }
 
 // SwitchError reports that a hybrid mount was found deaf and is polled from
@@ -122,6 +125,7 @@ type mount struct {
 	limitMsg bool            // the degradation was reported
 	limitErr error           // the kernel's error from native's LimitError
 	switched bool
+	fwd      *agentState // the agent serving this polled mount (forward.go)
 }
 
 // Watcher watches trees with the right backend per mount and merges them.
@@ -153,6 +157,10 @@ type Watcher struct {
 // any change made afterwards is reported.
 func New(roots []string, opts Options) (*Watcher, error) {
 	opts.Filter = opts.FilterOrDefault() // one filter for the plan and the backends
+	// The forward cookie directory (forward.go) is never a change.
+	if err := opts.Filter.Add(string(filepath.Separator), CookieDir); err != nil {
+		return nil, fmt.Errorf("auto: %w", err)
+	}
 	plan, err := PlanMounts(roots, opts)
 	if err != nil {
 		return nil, err
@@ -271,6 +279,9 @@ func (w *Watcher) forward(m *mount, src watcher.Watcher, isNative bool) {
 				if !ok {
 					errs = nil
 					continue
+				}
+				if w.forwardError(m, err) {
+					continue // the agent is dropped and resynchronises (forward.go)
 				}
 				var le *native.LimitError
 				if errors.As(err, &le) {
@@ -633,6 +644,9 @@ func (w *Watcher) Mounts() []MountStatus {
 			s.Dirs = m.poller.WatchedDirs()
 			s.Files = m.poller.WatchedFiles()
 			s.PolledFiles = s.Files
+		}
+		if m.fwd != nil {
+			s.Mode, s.Agent = Forward, m.fwd.status(m.poller)
 		}
 		out = append(out, s)
 	}

@@ -125,6 +125,50 @@ func BenchmarkColdSweep100k(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-c0)/float64(2*b.N)/float64(tr.nfiles), "cpu-ns/file")
 }
 
+// BenchmarkForwardedIdle100k measures, in-process, the CPU of a poller
+// on the 100k tree in forwarded mode (an agent reports changes; only the
+// safety sweep runs), as % of one core over an idle window after the
+// start-up has settled. The target is ≤ 0.5 %.
+func BenchmarkForwardedIdle100k(b *testing.B) {
+	root := bigTree(b)
+	idle := 20 * time.Second
+	if s := os.Getenv("RELOADD_BENCH_IDLE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		idle = d
+	}
+	for range b.N {
+		w, err := New([]string{root}, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.SetForwarded(true)
+		go func() {
+			for range w.Events() {
+			}
+		}()
+		go func() {
+			for range w.Errors() {
+			}
+		}()
+		// The fill pass hashes what the baseline left: a one-time cost.
+		for t0 := time.Now(); !w.filled.Load() && time.Since(t0) < 5*time.Minute; {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !w.filled.Load() {
+			b.Logf("the fill pass was not over after 5 min")
+		}
+		c0, w0 := cpuTime(), time.Now()
+		time.Sleep(idle)
+		c1, w1 := cpuTime(), time.Now()
+		w.Close()
+		b.ReportMetric(100*float64(c1-c0)/float64(w1.Sub(w0)), "idle-cpu-%")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

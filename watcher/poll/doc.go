@@ -22,6 +22,15 @@
 // [New] indexes the trees synchronously (the baseline), so any change made
 // after it returns is reported. One goroutine does everything afterwards.
 //
+// An agent on the other side of a mount (reloadd forward) can make the
+// poller look sooner: [Watcher.Hint] names paths that changed there, and
+// the poller checks each through the mount at once, waiting with backoff
+// for hinted bytes that lag; [Watcher.Reconcile] compares the agent's
+// manifest with the index after a (re)connection and checks exactly the
+// paths that differ; [Watcher.SetForwarded] stops hot polling while the
+// agent serves the mount, leaving a slow safety sweep. A hint is never
+// trusted: what the mount shows decides (hint.go has the design notes).
+//
 // # Design notes
 //
 // Scheduling. One loop wakes every Options.Interval (the -poll-interval

@@ -25,8 +25,9 @@ type fstat struct {
 }
 
 // fileSystem is everything the index needs from the filesystem. The real
-// one is osFS; the table tests use an in-memory fake, which keeps the diff
-// logic (tree.go) a pure function of "what was there" and "what is there".
+// one is osFS; the table tests use an in-memory fake, so that the diff
+// logic (tree.go, rescan.go, judge.go) can be tested on "what was there"
+// and "what is there" without a disk.
 type fileSystem interface {
 	// stat stats path; follow says whether a final symlink is followed
 	// (only for roots).
@@ -91,7 +92,17 @@ func (o *osFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
 		}
 		return xxhash.Sum64String(target), true, nil
 	}
-	sum, _, ok, err := watcher.HashFile(path, o.limit)
+	if !o.force {
+		sum, _, ok, err := watcher.HashFile(path, o.limit)
+		return sum, ok, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	refreshSize(f)
+	sum, _, ok, err := watcher.HashReader(f, o.limit)
 	return sum, ok, err
 }
 

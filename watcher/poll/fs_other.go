@@ -9,6 +9,9 @@ import (
 	"syscall"
 )
 
+// refreshSize does nothing here; see the Linux version.
+func refreshSize(*os.File) {}
+
 func (o *osFS) stat(path string, follow bool) (fstat, error) {
 	var fi fs.FileInfo
 	var err error

@@ -253,6 +253,47 @@ func TestSSHFS(t *testing.T) {
 	// TestSSHFSWithoutDirCache.
 }
 
+// TestSSHFSGrowingFileReportedOnce: through sshfs, a read stops at the
+// size the kernel has cached, so a file that grew read as its new bytes
+// cut to the old length until that cache expired: the poller reported the
+// cut content, then the whole, for one save (issue 13, item 8). Each save
+// here is atomic on the backing side (a rename), so exactly one event per
+// save is the only right answer.
+func TestSSHFSGrowingFileReportedOnce(t *testing.T) {
+	base := t.TempDir()
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	must(t, os.Mkdir(mnt, 0o755))
+	mustWrite(t, filepath.Join(src, "index.html"), "<h1>0</h1>")
+	testenv.SSHFS(t, src, mnt)
+	r := start(t, []string{mnt}, fast())
+	f := filepath.Join(mnt, "index.html")
+	const saves = 12
+	for i := 1; i <= saves; i++ {
+		tmp := filepath.Join(src, ".index.html.tmp")
+		mustWrite(t, tmp, fmt.Sprintf("<h1>%d %s</h1>", i, strings.Repeat("x", 10*i)))
+		must(t, os.Rename(tmp, filepath.Join(src, "index.html")))
+		testenv.Eventually(t, fmt.Sprintf("save %d to be reported", i), func() bool {
+			n := 0
+			for _, e := range r.events() {
+				if e.Path == f {
+					n++
+				}
+			}
+			return n >= i
+		})
+		r.settle(t) // every later look at the file, with the whole file showing
+	}
+	n := 0
+	for _, e := range r.events() {
+		if e.Path == f {
+			n++
+		}
+	}
+	if n != saves {
+		t.Errorf("%d events for %d saves: %s", n, saves, r.summary())
+	}
+}
+
 // TestSSHFSWithoutDirCache: mounted with -o dir_cache=no (what reloadd's
 // start-up line advises for sshfs), names created and removed on the
 // server side are seen at once.

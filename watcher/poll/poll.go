@@ -77,6 +77,9 @@ type Options struct {
 	// means DefaultColdBudget, or DefaultRemoteBudget if any root's stat is
 	// distrusted.
 	ColdBudget float64
+	// HintWait is how long a hinted change may take to show through the
+	// mount (see [Watcher.Hint]). 0 means DefaultHintWait.
+	HintWait time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -91,6 +94,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ColdPeriod <= 0 {
 		o.ColdPeriod = DefaultColdPeriod
+	}
+	if o.HintWait <= 0 {
+		o.HintWait = DefaultHintWait
 	}
 	return o
 }
@@ -121,9 +127,15 @@ type Watcher struct {
 	files, dirs atomic.Int64
 	sweeps      atomic.Int64 // completed cold sweeps, for tests
 	dirSweeps   atomic.Int64 // completed directory sweeps, for tests
+	hintLooks   atomic.Int64 // looks at hinted paths, for tests
+	hintPending atomic.Int64 // hints not settled yet, for tests
+	filled      atomic.Bool  // the fill pass is over, for benchmarks
 
-	hotMu  sync.Mutex
-	hotReq []string // paths MarkHot asked for, taken by the loop each tick
+	// req holds what MarkHot, Hint, Reconcile and SetForwarded ask of the
+	// loop; wake (one slot) tells the loop to take it now.
+	req         requests
+	wake        chan struct{}
+	manifestReq chan manifestReq
 }
 
 // New indexes the given directory trees and starts polling them. The index
@@ -146,6 +158,9 @@ func New(roots []string, opts Options) (*Watcher, error) {
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		log:    o.LoggerOrDiscard(),
+
+		wake:        make(chan struct{}, 1),
+		manifestReq: make(chan manifestReq),
 	}
 	start := time.Now()
 	t.now = start
@@ -186,8 +201,9 @@ func New(roots []string, opts Options) (*Watcher, error) {
 	w.dirs.Store(int64(t.ndirs))
 	w.log.Debug("poll: baseline done", "roots", abs, "files", t.nfiles, "dirs", t.ndirs, "took", time.Since(start))
 	s := newSched(t, o)
+	s.stats = &w.req
 	s.last = time.Now()
-	go w.loop(s, o.Interval)
+	go w.loop(s)
 	return w, nil
 }
 
@@ -248,19 +264,12 @@ func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
 // watcher/auto calls it for files whose inotify event arrived before their
 // new content did (Docker Desktop's VirtioFS), so the content is seen when
 // it lands. Paths outside the roots, or not yet in the index, make their
-// nearest indexed directory hot. MarkHot never blocks on the loop.
+// nearest indexed directory hot. MarkHot never blocks on the loop; the
+// paths are taken at its next tick.
 func (w *Watcher) MarkHot(paths ...string) {
-	w.hotMu.Lock()
-	w.hotReq = append(w.hotReq, paths...)
-	w.hotMu.Unlock()
-}
-
-func (w *Watcher) takeHot() []string {
-	w.hotMu.Lock()
-	defer w.hotMu.Unlock()
-	req := w.hotReq
-	w.hotReq = nil
-	return req
+	w.req.mu.Lock()
+	w.req.hot = append(w.req.hot, paths...)
+	w.req.mu.Unlock()
 }
 
 // Close stops polling and waits for the loop to finish. It is idempotent.
@@ -283,36 +292,91 @@ func (w *Watcher) report(err error) {
 	}
 }
 
-func (w *Watcher) loop(s *sched, interval time.Duration) {
+// loop is the watcher's one goroutine. It ticks every interval (every
+// forwardTick in forwarded mode), and is woken at once by hints and by
+// the backoff timer of hints whose content has not arrived yet.
+func (w *Watcher) loop(s *sched) {
 	defer close(w.done)
 	defer s.t.close()
 	defer s.closeCold()
-	tk := time.NewTicker(interval)
+	every := s.interval
+	tk := time.NewTicker(every)
 	defer tk.Stop()
+	hintTimer := time.NewTimer(time.Hour)
+	hintTimer.Stop()
+	defer hintTimer.Stop()
 	for {
+		var now time.Time
+		ticked := false
+		var manifest *manifestReq
 		select {
 		case <-w.quit:
 			return
-		case now := <-tk.C:
-			for _, p := range w.takeHot() {
-				s.markHot(p, now)
-			}
+		case now = <-tk.C:
+			ticked = true
+		case <-w.wake:
+			now = time.Now()
+		case now = <-hintTimer.C:
+		case rq := <-w.manifestReq:
+			// Answered after what was queued before it has been looked at.
+			now, manifest = time.Now(), &rq
+		}
+		hot, hints, rec, forwarded, overflow := w.req.take()
+		if overflow {
+			w.report(ErrHintOverflow)
+		}
+		s.setForwarded(forwarded)
+		if e := s.tickEvery(); e != every {
+			every = e
+			tk.Reset(every)
+		}
+		for _, p := range hot {
+			s.markHot(p, now)
+		}
+		for _, rq := range rec {
+			s.reconcile(rq)
+		}
+		for _, h := range hints {
+			s.addHint(h.h, h.at)
+		}
+		if ticked {
 			s.tick(now)
-			evs, errs := s.t.take()
-			for _, err := range errs {
-				w.report(err)
-			}
-			for _, ev := range evs {
-				select {
-				case w.events <- ev:
-				case <-w.quit:
-					return
-				}
-			}
-			w.files.Store(int64(s.t.nfiles))
-			w.dirs.Store(int64(s.t.ndirs))
-			w.sweeps.Store(s.sweeps)
-			w.dirSweeps.Store(s.dirSweeps)
+		}
+		if next := s.serveHints(now); !next.IsZero() {
+			hintTimer.Reset(max(next.Sub(time.Now()), 0))
+		}
+		if !ticked {
+			s.absorb(now) // a tick absorbs its own changes
+		}
+		if manifest != nil {
+			manifest.reply <- s.t.manifest(manifest.root)
+		}
+		if !w.flush(s) {
+			return
 		}
 	}
+}
+
+// flush delivers the pass's events and errors and publishes the counters.
+// It returns false when the watcher is closing.
+func (w *Watcher) flush(s *sched) bool {
+	evs, errs := s.t.take()
+	for _, err := range errs {
+		w.report(err)
+	}
+	for _, ev := range evs {
+		select {
+		case w.events <- ev:
+		case <-w.quit:
+			return false
+		}
+	}
+	w.files.Store(int64(s.t.nfiles))
+	w.dirs.Store(int64(s.t.ndirs))
+	w.sweeps.Store(s.sweeps)
+	w.dirSweeps.Store(s.dirSweeps)
+	w.hintLooks.Store(s.hintLooks)
+	w.hintPending.Store(int64(len(s.pending)))
+	w.filled.Store(s.filled)
+	return true
 }

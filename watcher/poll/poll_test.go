@@ -365,8 +365,12 @@ func TestRootRemovedAndRecreated(t *testing.T) {
 		}
 		return false
 	})
-	mustWrite(t, filepath.Join(root, "a"), "a")
-	mustWrite(t, filepath.Join(root, "b"), "B")
+	// Recreated whole, by a rename: a poller that looks between a file's
+	// creation and its write would see it empty, and rightly report that.
+	tmp := filepath.Join(parent, "site.tmp")
+	mustWrite(t, filepath.Join(tmp, "a"), "a")
+	mustWrite(t, filepath.Join(tmp, "b"), "B")
+	must(t, os.Rename(tmp, root))
 	r.waitOp(t, filepath.Join(root, "b"), watcher.Write)
 	r.settle(t)
 	if got := r.summary(); got != `WRITE "`+filepath.Join(root, "b")+`"` {

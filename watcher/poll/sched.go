@@ -53,10 +53,21 @@ type hotDir struct {
 // budgeted slice of all files. It is owned by the loop goroutine.
 type sched struct {
 	t        *tree
+	opts     Options
 	interval time.Duration
 	hotFor   time.Duration
 	maxHot   int
 	last     time.Time
+
+	// Hints (hint.go): pending by path, and where outcomes are counted
+	// (nil in tests that drive the scheduler alone).
+	pending   map[string]*pendingHint
+	hintWait  time.Duration
+	stats     *requests
+	hintLooks int64 // looks at hinted paths
+	// forwarded: an agent serves the mount; see the design notes in
+	// hint.go.
+	forwarded bool
 
 	hot     map[fileRef]*hotFile
 	hotDirs map[int32]hotDir
@@ -83,6 +94,9 @@ type sched struct {
 func newSched(t *tree, o Options) *sched {
 	return &sched{
 		t:        t,
+		opts:     o,
+		pending:  make(map[string]*pendingHint),
+		hintWait: o.HintWait,
 		interval: o.Interval,
 		hotFor:   o.HotWindow,
 		maxHot:   maxHot,
@@ -96,13 +110,22 @@ func newSched(t *tree, o Options) *sched {
 
 func (s *sched) distrust(di int32) bool { return s.t.roots[s.t.dirs[di].root].distrust }
 
+// tickEvery is the loop's period: the interval, or forwardTick in
+// forwarded mode.
+func (s *sched) tickEvery() time.Duration {
+	if s.forwarded {
+		return max(s.interval, forwardTick)
+	}
+	return s.interval
+}
+
 // tick runs one round at time now.
 func (s *sched) tick(now time.Time) {
 	t := s.t
 	t.now = now
 	el := now.Sub(s.last)
-	if s.last.IsZero() || el <= 0 || el > time.Second {
-		el = s.interval // after a stall (suspend, debugger) do not catch up
+	if s.last.IsZero() || el <= 0 || el > max(time.Second, 2*s.tickEvery()) {
+		el = s.tickEvery() // after a stall (suspend, debugger) do not catch up
 	}
 	s.last = now
 
@@ -185,6 +208,12 @@ func (s *sched) markHot(path string, now time.Time) {
 // absorb makes what changed in this tick hot.
 func (s *sched) absorb(now time.Time) {
 	t := s.t
+	if s.forwarded {
+		// The agent reports the next change of these files: nothing is
+		// polled hot.
+		t.changed, t.chdirs = t.changed[:0], t.chdirs[:0]
+		return
+	}
 	// All of this tick's changes are equally recent: after a checkout of
 	// thousands of files only the last maxHot can stay hot anyway, and
 	// taking just those keeps the eviction below cheap.
@@ -307,7 +336,7 @@ func (s *sched) sweepCold(el time.Duration) {
 			skipped = 0
 			if s.distrust(di) {
 				units := len(t.dirs[di].ents) + 1
-				t.rescan(di, true)
+				t.rescan(di, !s.forwarded) // forwarded: stat only, read what moved
 				s.cdi++
 				s.cidx = 0
 				s.cold.quota -= float64(units)
