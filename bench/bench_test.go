@@ -89,12 +89,12 @@ func TestQuickSuite(t *testing.T) {
 			t.Errorf("figure %s: row not measured: %s", m[1], m[0])
 		}
 	}
-	for _, fig := range []string{"1", "2", "3", "4", "5", "6", "7"} {
+	for _, fig := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
 		if seen[fig] == 0 {
 			t.Errorf("figure %s: no rows in the report", fig)
 		}
 	}
-	for _, want := range []string{"Machine: ", "Command: `go run ./bench -quick", "#### Scale", "#### Build queue", "#### Forwarding"} {
+	for _, want := range []string{"Machine: ", "Command: `go run ./bench -quick", "#### Scale", "#### Build queue", "#### Forwarding", "#### Workflows"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -312,7 +312,7 @@ func TestCommandLine(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"-figures", "8"},
+		{"-figures", "9"},
 		{"-figures", "x"},
 		{"-url", "http://127.0.0.1:1/"},
 		{"-trials", "0"},

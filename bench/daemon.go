@@ -346,6 +346,35 @@ func (l *eventLog) waitEvent(ctx context.Context, from int, kind string) (map[st
 	}
 }
 
+// since returns the events at index ≥ from.
+func (l *eventLog) since(from int) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if from >= len(l.events) {
+		return nil
+	}
+	return append([]map[string]any(nil), l.events[from:]...)
+}
+
+// waitQuiet waits until no event has arrived for quiet.
+func (l *eventLog) waitQuiet(ctx context.Context, quiet time.Duration) error {
+	for {
+		l.mu.Lock()
+		ch := l.changed
+		l.mu.Unlock()
+		timer := time.NewTimer(quiet)
+		select {
+		case <-timer.C:
+			return nil
+		case <-ch:
+			timer.Stop()
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
 // writeFile writes data to path in place (truncate and write, keeping the
 // inode), as most editors' plain saves and os.WriteFile do, and returns the
 // time just before the write started.

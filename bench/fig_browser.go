@@ -168,7 +168,8 @@ func reloadedReport(ctx context.Context, d *daemon, mark int) (float64, bool) {
 type cssResult struct {
 	page, harness []time.Duration
 	missed        int
-	reloads       int // trials where the page reloaded instead of swapping
+	reloads       int   // trials where the page reloaded instead of swapping
+	trial         []int // the trial each sample came from
 }
 
 // armCSSJS installs, before the write, a promise that resolves with the
@@ -195,8 +196,19 @@ const armCSSJS = `(() => {
 // cssTrials rewrites site.css per trial and measures until the page's
 // computed style shows it, checking that the page did not reload.
 func (s *suite) cssTrials(ctx context.Context, d *daemon, t *tab, site string) (cssResult, error) {
-	var res cssResult
 	css := filepath.Join(site, "site.css")
+	return s.widthTrials(ctx, t, func(i int) (int, func() (time.Time, error)) {
+		width := 101 + i%400
+		return width, func() (time.Time, error) { return writeFile(css, siteCSS(width)) }
+	})
+}
+
+// widthTrials runs the stylesheet trials: step(i) returns the width #box
+// is to get and the write that changes a stylesheet to give it (returning
+// when it started); each trial measures until the page's computed style
+// shows it, checking that the page did not reload.
+func (s *suite) widthTrials(ctx context.Context, t *tab, step func(i int) (int, func() (time.Time, error))) (cssResult, error) {
+	var res cssResult
 	doc := strconv.FormatUint(rand.Uint64(), 36)
 	markDoc := func() error {
 		if err := t.waitJS(connectedJS, reloadLimit); err != nil {
@@ -212,11 +224,11 @@ func (s *suite) cssTrials(ctx context.Context, d *daemon, t *tab, site string) (
 		if err := sleepCtx(ctx, gap(browserGapMin, browserGapSpan)); err != nil {
 			return res, err
 		}
-		width := 101 + i%400
+		width, write := step(i)
 		if _, err := eval[bool](t.ctx, fmt.Sprintf(armCSSJS, fmt.Sprintf("%dpx", width))); err != nil {
 			return res, fmt.Errorf("arm: %w", err)
 		}
-		t0, err := writeFile(css, siteCSS(width))
+		t0, err := write()
 		if err != nil {
 			return res, err
 		}
@@ -242,6 +254,7 @@ func (s *suite) cssTrials(ctx context.Context, d *daemon, t *tab, site string) (
 		if i >= s.cfg.warmup {
 			res.page = append(res.page, msDuration(at-unixMS(t0)))
 			res.harness = append(res.harness, done.Sub(t0))
+			res.trial = append(res.trial, i)
 		}
 	}
 	return res, nil

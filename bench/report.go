@@ -53,10 +53,11 @@ type report struct {
 	finished time.Time
 	machine  string
 
-	latency []*latencyRow
-	scale   []*scaleRow
-	bursts  []*burstRow
-	forward []*forwardRow
+	latency   []*latencyRow
+	scale     []*scaleRow
+	bursts    []*burstRow
+	forward   []*forwardRow
+	workflows []*workflowRow
 
 	missing []string // tools a figure needed and did not find
 	errs    []error  // figures that failed
@@ -154,6 +155,21 @@ func (r *report) markdown(w io.Writer) {
 			p("| %s | %s s | %.2f %% over %.0f s | %.2f %% | %s MiB | %s MiB | %s MiB | %s |\n", thousands(row.files), secs(row.ready),
 				100*row.daemonCPU.Seconds()/row.idle.Seconds(), row.idle.Seconds(), 100*row.agentCPU.Seconds()/row.idle.Seconds(),
 				mib(row.agentMem.rss), mib(row.agentMem.hwm), mib(row.daemonMem.rss), cell(row.note))
+		}
+		p("\n%s\n\n", r.stamp())
+	}
+	if len(r.workflows) > 0 {
+		p("#### Workflows: what each edit caused (figure %d)\n\n", figWorkflows)
+		p("| setup | edit | edits | builds (needed) | app starts | page loads (needed) | second builds | notes |\n")
+		p("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, row := range r.workflows {
+			if row.na != "" || row.edits == 0 {
+				p("| %s | %s | – | %s | | | | %s |\n", row.setup, row.edit, cell(orDefault(row.na, "no edits")), cell(row.note))
+				continue
+			}
+			p("| %s | %s | %d | %d (%d) | %d | %d (%d) | %d | %s |\n", row.setup, row.edit, row.edits,
+				row.builds, row.wantBuilds*row.edits, row.restarts, row.loads, row.wantLoads*row.edits,
+				max(row.builds-row.wantBuilds*row.edits, 0), cell(row.note))
 		}
 		p("\n%s\n\n", r.stamp())
 	}

@@ -77,34 +77,42 @@ func (h *Hub) liveReloadHandshake(c *client) bool {
 	return true
 }
 
-// liveReloadCommands translates a build_complete: when every changed file
-// is a stylesheet or an image on the site, one reload per file with
-// liveCSS and liveImg, so that livereload.js swaps them in place; otherwise
-// one reload of the page.
+// liveReloadCommands translates a build_complete: nothing for
+// ActionNone; for ActionSwap one reload per stylesheet or image (its site
+// path, or its file name, which livereload.js matches against the end of
+// the page's URLs and, for a stylesheet that matches nothing, answers by
+// reloading every stylesheet) with liveCSS and liveImg, so that
+// livereload.js swaps them in place; otherwise one reload of the page.
 func liveReloadCommands(m BuildComplete) []LiveReloadReload {
-	assets := len(m.URLs) > 0 && len(m.URLs) == len(m.Paths) && len(m.URLs) <= maxLiveReloadCommands
-	for _, u := range m.URLs {
-		if !IsStylesheet(u) && !IsImage(u) {
-			assets = false
+	switch m.action() {
+	case ActionNone:
+		return nil
+	case ActionSwap:
+		assets := m.URLs
+		if len(m.Names) > 0 {
+			assets = m.Names
 		}
-	}
-	if assets {
-		cmds := make([]LiveReloadReload, len(m.URLs))
-		for i, u := range m.URLs {
-			cmds[i] = LiveReloadReload{Command: "reload", Path: u, LiveCSS: true, LiveImg: true}
+		var cmds []LiveReloadReload
+		for _, u := range assets {
+			if IsStylesheet(u) || IsImage(u) {
+				cmds = append(cmds, LiveReloadReload{Command: "reload", Path: u, LiveCSS: true, LiveImg: true})
+			}
 		}
-		return cmds
+		if len(cmds) > 0 && len(cmds) <= maxLiveReloadCommands {
+			return cmds
+		}
 	}
 	// A path livereload.js cannot match as a stylesheet or image makes it
-	// reload the page.
-	p := "/"
-	switch {
-	case len(m.URLs) > 0:
-		p = m.URLs[0]
-	case len(m.Paths) > 0:
-		p = m.Paths[0]
+	// reload the page: a changed page's URL, else a changed file's path,
+	// else "/" (never a stylesheet's, which it would swap instead).
+	for _, list := range [][]string{m.URLs, m.Paths} {
+		for _, u := range list {
+			if !IsStylesheet(u) && !IsImage(u) {
+				return []LiveReloadReload{{Command: "reload", Path: u}}
+			}
+		}
 	}
-	return []LiveReloadReload{{Command: "reload", Path: p}}
+	return []LiveReloadReload{{Command: "reload", Path: "/"}}
 }
 
 // liveReloadAlert translates a build_failed. The output's tail is kept:

@@ -53,7 +53,7 @@ func TestLiveReloadProtocol(t *testing.T) {
 	// build_start means nothing in LiveReload: the next thing lr sees is
 	// the reload.
 	h.Start(1, nil)
-	h.Complete(BuildComplete{Build: 1, CSSOnly: true,
+	h.Complete(BuildComplete{Build: 1, Action: ActionSwap,
 		Paths: []string{"/s/css/a.css", "/s/img/b.png"}, URLs: []string{"/css/a.css", "/img/b.png"}})
 	for _, want := range []string{"/css/a.css", "/img/b.png"} {
 		m := readJSON(t, lr)
@@ -61,16 +61,19 @@ func TestLiveReloadProtocol(t *testing.T) {
 			t.Errorf("got %v, want a live reload of %s", m, want)
 		}
 	}
-	h.Complete(BuildComplete{Build: 2, Paths: []string{"/s/index.html"}, URLs: []string{"/index.html"}})
+	// A build that changed nothing visible sends LiveReload nothing: the
+	// next thing lr sees is build 2's reload.
+	h.Complete(BuildComplete{Build: 2, Paths: []string{"/src/a.scss"}, URLs: []string{}, Action: ActionNone})
+	h.Complete(BuildComplete{Build: 3, Paths: []string{"/s/index.html"}, URLs: []string{"/index.html"}, Action: ActionReload})
 	if m := readJSON(t, lr); m["command"] != "reload" || m["path"] != "/index.html" || m["liveCSS"] != false {
 		t.Errorf("got %v, want a page reload", m)
 	}
-	h.Failed(BuildFailed{Build: 3, ExitCode: 1, Output: "main.go:3: syntax error\n"})
+	h.Failed(BuildFailed{Build: 4, ExitCode: 1, Output: "main.go:3: syntax error\n"})
 	if m := readJSON(t, lr); m["command"] != "alert" || !strings.Contains(m["message"].(string), "main.go:3: syntax error") {
 		t.Errorf("got %v, want an alert", m)
 	}
 	// The reloadd client saw its own protocol throughout.
-	for _, want := range []string{TypeBuildStart, TypeBuildComplete, TypeBuildComplete, TypeBuildFailed} {
+	for _, want := range []string{TypeBuildStart, TypeBuildComplete, TypeBuildComplete, TypeBuildComplete, TypeBuildFailed} {
 		if m := readJSON(t, native); m["type"] != want {
 			t.Errorf("native client got %v, want %s", m, want)
 		}
@@ -79,7 +82,7 @@ func TestLiveReloadProtocol(t *testing.T) {
 	// A LiveReload client connecting while the build is broken gets no
 	// alert (it would pop up on every page load), just the next reload.
 	lr2 := dialLiveReload(t, srv.URL, h)
-	h.Complete(BuildComplete{Build: 4, Paths: []string{"/s/x.js"}, URLs: []string{"/x.js"}})
+	h.Complete(BuildComplete{Build: 5, Paths: []string{"/s/x.js"}, URLs: []string{"/x.js"}, Action: ActionReload})
 	if m := readJSON(t, lr2); m["command"] != "reload" || m["path"] != "/x.js" {
 		t.Errorf("got %v, want the reload", m)
 	}
@@ -120,20 +123,25 @@ func TestLiveReloadCommands(t *testing.T) {
 		in   BuildComplete
 		want []LiveReloadReload
 	}{
-		{"stylesheet", BuildComplete{Paths: []string{"/s/a.css"}, URLs: []string{"/a.css"}, CSSOnly: true},
+		{"stylesheet", BuildComplete{Paths: []string{"/s/a.css"}, URLs: []string{"/a.css"}, Action: ActionSwap, CSSOnly: true},
 			[]LiveReloadReload{{"reload", "/a.css", true, true}}},
-		{"images and stylesheets", BuildComplete{Paths: []string{"/s/a.PNG", "/s/b.css"}, URLs: []string{"/a.PNG", "/b.css"}},
+		{"images and stylesheets", BuildComplete{Paths: []string{"/s/a.PNG", "/s/b.css"}, URLs: []string{"/a.PNG", "/b.css"}, Action: ActionSwap},
 			[]LiveReloadReload{{"reload", "/a.PNG", true, true}, {"reload", "/b.css", true, true}}},
-		{"a page among them", BuildComplete{Paths: []string{"/s/a.css", "/s/i.html"}, URLs: []string{"/a.css", "/i.html"}},
-			[]LiveReloadReload{{"reload", "/a.css", false, false}}},
-		{"a file outside the site", BuildComplete{Paths: []string{"/s/a.css", "/src/main.go"}, URLs: []string{"/a.css"}},
-			[]LiveReloadReload{{"reload", "/a.css", false, false}}},
-		{"proxy: no urls", BuildComplete{Paths: []string{"/src/main.go"}, URLs: []string{}},
+		{"a stylesheet and its source map", BuildComplete{Paths: []string{"/src/a.scss"}, URLs: []string{"/a.css", "/a.css.map"}, Action: ActionSwap},
+			[]LiveReloadReload{{"reload", "/a.css", true, true}}},
+		{"by file name (proxy)", BuildComplete{Paths: []string{"/app/static/app.css"}, URLs: []string{}, Names: []string{"app.css"}, Action: ActionSwap},
+			[]LiveReloadReload{{"reload", "app.css", true, true}}},
+		{"a page among them", BuildComplete{Paths: []string{"/s/a.css", "/s/i.html"}, URLs: []string{"/a.css", "/i.html"}, Action: ActionReload},
+			[]LiveReloadReload{{"reload", "/i.html", false, false}}},
+		{"reload, proxy: no urls", BuildComplete{Paths: []string{"/src/a.css", "/src/main.go"}, URLs: []string{}, Action: ActionReload},
 			[]LiveReloadReload{{"reload", "/src/main.go", false, false}}},
+		{"reload of a stylesheet alone must not swap it", BuildComplete{URLs: []string{"/a.css"}, Action: ActionReload},
+			[]LiveReloadReload{{"reload", "/", false, false}}},
+		{"nothing visible changed", BuildComplete{Paths: []string{"/src/a.scss"}, URLs: []string{}, Action: ActionNone}, nil},
 		{"empty build", BuildComplete{},
 			[]LiveReloadReload{{"reload", "/", false, false}}},
-		{"too many", BuildComplete{Paths: many, URLs: many},
-			[]LiveReloadReload{{"reload", many[0], false, false}}},
+		{"too many", BuildComplete{Paths: many, URLs: many, Action: ActionSwap},
+			[]LiveReloadReload{{"reload", "/", false, false}}},
 	}
 	for _, tc := range tests {
 		if got := liveReloadCommands(tc.in); !reflect.DeepEqual(got, tc.want) {

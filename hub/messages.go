@@ -24,15 +24,41 @@ type BuildStart struct {
 	Paths []string `json:"paths"`
 }
 
-// BuildComplete announces that build N succeeded: browsers reload (or swap
-// stylesheets and images when only they changed).
+// BuildComplete announces that build N succeeded, and what browsers do
+// about it (Action): reload the page, swap stylesheets and images in
+// place, or nothing.
 type BuildComplete struct {
-	Build     int64    `json:"build"`
-	Paths     []string `json:"paths"` // absolute paths of the changed files
-	URLs      []string `json:"urls"`  // site paths of those under the served directory
-	CSSOnly   bool     `json:"css_only"`
-	ChangedAt int64    `json:"changed_at"` // unix milliseconds
+	Build int64    `json:"build"`
+	Paths []string `json:"paths"` // absolute paths of the changed files
+	// URLs are the site paths of the served files whose content changed;
+	// with ActionSwap, its stylesheets and images are swapped where the
+	// page's URLs have the same path.
+	URLs []string `json:"urls"`
+	// Action is ActionReload, ActionSwap or ActionNone; "" is sent as
+	// ActionSwap when CSSOnly, else ActionReload.
+	Action string `json:"action"`
+	// Names, with ActionSwap when the site paths are not known (a proxied
+	// app), are file names ("app.css") matched against the last segment
+	// of the page's stylesheet and image URLs; a stylesheet name that
+	// matches nothing swaps every stylesheet of the page's origin.
+	Names []string `json:"names,omitempty"`
+	// CSSOnly is Action == ActionSwap with stylesheets only (kept for
+	// clients written before Action).
+	CSSOnly   bool  `json:"css_only"`
+	ChangedAt int64 `json:"changed_at"` // unix milliseconds
 }
+
+// What browsers do after a build (BuildComplete.Action).
+const (
+	// ActionReload reloads the page.
+	ActionReload = "reload"
+	// ActionSwap swaps the changed stylesheets and images in place
+	// (URLs, or Names); the page reloads only if one cannot be found.
+	ActionSwap = "swap"
+	// ActionNone does nothing: no file a browser can see changed. The
+	// client still takes the build id, and a failure overlay goes away.
+	ActionNone = "none"
+)
 
 // BuildFailed announces that build N failed; browsers show the output.
 type BuildFailed struct {
@@ -70,10 +96,10 @@ func (m BuildStart) MarshalJSON() ([]byte, error) {
 }
 
 // MarshalJSON encodes m with "type":"build_complete"; nil Paths and URLs
-// are [].
+// are [], and an empty Action is the one CSSOnly implies.
 func (m BuildComplete) MarshalJSON() ([]byte, error) {
 	type plain BuildComplete
-	m.Paths, m.URLs = nonNil(m.Paths), nonNil(m.URLs)
+	m.Paths, m.URLs, m.Action = nonNil(m.Paths), nonNil(m.URLs), m.action()
 	return json.Marshal(struct {
 		Type string `json:"type"`
 		plain
@@ -87,6 +113,17 @@ func (m BuildFailed) MarshalJSON() ([]byte, error) {
 		Type string `json:"type"`
 		plain
 	}{TypeBuildFailed, plain(m)})
+}
+
+// action is m.Action, or for an empty one the action CSSOnly implies.
+func (m BuildComplete) action() string {
+	switch {
+	case m.Action != "":
+		return m.Action
+	case m.CSSOnly:
+		return ActionSwap
+	}
+	return ActionReload
 }
 
 func nonNil(s []string) []string {

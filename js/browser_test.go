@@ -157,13 +157,29 @@ func (s *site) complete(build int64, names ...string) {
 	// millisecond it was sent (Date.now() has whole milliseconds).
 	msg := hub.BuildComplete{Build: build, Paths: []string{}, URLs: []string{},
 		ChangedAt: time.Now().Add(-10 * time.Millisecond).UnixMilli()}
-	cssOnly := len(names) > 0
+	// The action is reloadd's: swap when every file is a stylesheet or an
+	// image, else reload.
+	cssOnly, assets := len(names) > 0, len(names) > 0
 	for _, n := range names {
 		msg.Paths = append(msg.Paths, filepath.Join(s.dir, filepath.FromSlash(n)))
 		msg.URLs = append(msg.URLs, "/"+n)
-		cssOnly = cssOnly && strings.HasSuffix(n, ".css")
+		cssOnly = cssOnly && hub.IsStylesheet(n)
+		assets = assets && (hub.IsStylesheet(n) || hub.IsImage(n))
 	}
 	msg.CSSOnly = cssOnly
+	msg.Action = hub.ActionReload
+	if assets {
+		msg.Action = hub.ActionSwap
+	}
+	s.send(msg)
+}
+
+// send announces a build_complete as reloadd does.
+func (s *site) send(msg hub.BuildComplete) {
+	s.t.Helper()
+	if msg.ChangedAt == 0 {
+		msg.ChangedAt = time.Now().Add(-10 * time.Millisecond).UnixMilli()
+	}
 	if _, err := s.hub.Complete(msg); err != nil {
 		s.t.Fatal(err)
 	}
@@ -290,6 +306,114 @@ func TestCSSChangeSwapsStylesheetWithoutReload(t *testing.T) {
 	// A stylesheet this page does not use: reloading is the safe answer.
 	s.complete(3, "css/unrelated.css")
 	testenv.WaitJS(t, ctx, `window.marker === undefined && !!window.__reloadd && __reloadd.hellos === 1`)
+}
+
+// A proxied app's stylesheet is named by file name: the page's <link>
+// whose URL ends with it is swapped, whatever the directories and query.
+func TestCSSSwapByFileName(t *testing.T) {
+	ctx := testenv.SharedChromium(t)
+	s := newSite(t, map[string]string{
+		"index.html": `<!doctype html><html><head>
+<link rel="stylesheet" href="/static/v1/app.css?v=3">
+<link rel="stylesheet" href="/other.css">
+</head><body><h1>x</h1><p>y</p></body></html>`,
+		"static/v1/app.css": "h1 { color: rgb(0, 0, 255); }",
+		"other.css":         "p { color: rgb(0, 0, 255); }",
+	})
+	s.start("E", 0)
+	navigate(t, ctx, s.url("/"))
+	connected(t, ctx, 1)
+	mark(t, ctx)
+	eval[bool](t, ctx, `document.querySelector('link[href="/other.css"]').id = "other", true`)
+
+	s.write("static/v1/app.css", "h1 { color: rgb(255, 0, 0); }")
+	s.write("other.css", "p { color: rgb(255, 0, 0); }") // changed too, but not named: stays
+	s.send(hub.BuildComplete{Build: 1, Paths: []string{"/app/src/static/app.css"}, Action: hub.ActionSwap, Names: []string{"app.css"}})
+	testenv.WaitJS(t, ctx, color("h1")+` === "rgb(255, 0, 0)" && __reloadd.cssSwaps === 1`)
+	if !marked(t, ctx) {
+		t.Fatal("the page reloaded")
+	}
+	if got := eval[string](t, ctx, color("p")); got != "rgb(0, 0, 255)" || !eval[bool](t, ctx, `!!document.getElementById("other")`) {
+		t.Errorf("the stylesheet not named was swapped too (p is %s)", got)
+	}
+}
+
+// A stylesheet name that matches no URL of the page (a .scss source, a
+// fingerprinted file) swaps every stylesheet of the page's origin, as
+// livereload.js does, and never reloads: the page keeps its state.
+func TestCSSSwapByFileNameFallsBackToEveryStylesheet(t *testing.T) {
+	ctx := testenv.SharedChromium(t)
+	s := newSite(t, map[string]string{
+		"index.html": `<!doctype html><html><head>
+<link rel="stylesheet" href="/css/site.css">
+<style>@import url("/css/imported.css");</style>
+</head><body><h1>x</h1><p>y</p><input id="in"></body></html>`,
+		"css/site.css":     "h1 { color: rgb(0, 0, 255); }",
+		"css/imported.css": "p { color: rgb(0, 0, 255); }",
+	})
+	s.start("E", 0)
+	navigate(t, ctx, s.url("/"))
+	connected(t, ctx, 1)
+	mark(t, ctx)
+	eval[bool](t, ctx, `document.getElementById("in").value = "typed", true`)
+
+	s.write("css/site.css", "h1 { color: rgb(255, 0, 0); }")
+	s.write("css/imported.css", "p { color: rgb(255, 0, 0); }")
+	s.send(hub.BuildComplete{Build: 1, Paths: []string{"/app/scss/main.scss"}, Action: hub.ActionSwap, Names: []string{"main.css"}})
+	testenv.WaitJS(t, ctx, color("h1")+` === "rgb(255, 0, 0)" && `+color("p")+` === "rgb(255, 0, 0)" && __reloadd.cssSwaps === 1`)
+	if !marked(t, ctx) || eval[string](t, ctx, `document.getElementById("in").value`) != "typed" {
+		t.Fatal("the page reloaded")
+	}
+}
+
+// A build that changed nothing the page shows: no reload, no swap, but the
+// build id is taken (a reconnect does not reload) and a failure overlay
+// goes away.
+func TestActionNoneKeepsThePage(t *testing.T) {
+	ctx := testenv.SharedChromium(t)
+	s := newSite(t, map[string]string{"index.html": `<!doctype html><title>t</title><h1>x</h1>`})
+	s.start("E", 0)
+	navigate(t, ctx, s.url("/"))
+	connected(t, ctx, 1)
+	mark(t, ctx)
+
+	s.hub.Failed(hub.BuildFailed{Build: 1, ExitCode: 1, Output: "broken"})
+	testenv.WaitJS(t, ctx, overlayText+`.includes("broken")`)
+	s.send(hub.BuildComplete{Build: 2, Paths: []string{"/src/a.scss"}, Action: hub.ActionNone})
+	testenv.WaitJS(t, ctx, `!document.getElementById("reloadd-overlay")`)
+
+	// Restart on the same epoch and build: the page is up to date.
+	s.stop()
+	s.start("E", 2)
+	connected(t, ctx, 2)
+	if !marked(t, ctx) {
+		t.Fatal("the page reloaded")
+	}
+	if n := eval[float64](t, ctx, `__reloadd.cssSwaps + __reloadd.imgSwaps`); n != 0 {
+		t.Errorf("%v swaps for a build that changed nothing visible", n)
+	}
+}
+
+// A swap's URLs may include files the page never loads (a source map
+// written with its stylesheet): they do not force a reload.
+func TestSwapIgnoresSourceMaps(t *testing.T) {
+	ctx := testenv.SharedChromium(t)
+	s := newSite(t, map[string]string{
+		"index.html":   stylePage,
+		"css/site.css": "h1 { color: rgb(0, 0, 255); }",
+		"css/main.css": "",
+	})
+	s.start("E", 0)
+	navigate(t, ctx, s.url("/"))
+	connected(t, ctx, 1)
+	mark(t, ctx)
+	s.write("css/site.css", "h1 { color: rgb(255, 0, 0); }\n/*# sourceMappingURL=site.css.map */")
+	s.write("css/site.css.map", "{}")
+	s.send(hub.BuildComplete{Build: 1, URLs: []string{"/css/site.css", "/css/site.css.map"}, Action: hub.ActionSwap})
+	testenv.WaitJS(t, ctx, color("h1")+` === "rgb(255, 0, 0)" && __reloadd.cssSwaps === 1`)
+	if !marked(t, ctx) {
+		t.Fatal("the page reloaded")
+	}
 }
 
 func TestHTMLChangeReloads(t *testing.T) {

@@ -138,8 +138,11 @@
         indicator(false);
         overlay(null);
         page.build = msg.build;
+        // What to do is the server's call: it knows what the build changed.
+        var action = msg.action || (msg.css_only ? "swap" : "reload");
+        if (action === "none") break; // nothing this page shows changed
         var timing = { build: msg.build, changed_at: msg.changed_at, received: msg.changed_at ? received - msg.changed_at : 0 };
-        if (!swapAssets(msg, timing)) reload(timing);
+        if (action !== "swap" || !swapAssets(msg, timing)) reload(timing);
         break;
       case "build_failed":
         indicator(false);
@@ -210,6 +213,18 @@
     try { return new URL(href, baseURL || location.href).pathname; } catch (e) { return null; }
   }
 
+  // nameOf is the file name a URL ends with ("app.css"), decoded.
+  function nameOf(href, baseURL) {
+    var p = pathOf(href, baseURL);
+    if (p === null) return null;
+    p = p.slice(p.lastIndexOf("/") + 1);
+    try { return decodeURIComponent(p); } catch (e) { return p; }
+  }
+
+  function sameOrigin(href, baseURL) {
+    try { return new URL(href, baseURL || location.href).origin === location.origin; } catch (e) { return false; }
+  }
+
   var bustSeq = 0;
   function bust(href, baseURL) {
     var u = new URL(href, baseURL || location.href);
@@ -222,35 +237,49 @@
   }
 
   // eachSheet calls fn for every stylesheet the page can read, @imported
-  // ones included, with the rule that imports it (or null).
+  // ones included, with the rule that imports it (or null) and the element
+  // (<link> or <style>) of the top-level sheet it belongs to.
   function eachSheet(fn) {
-    var walk = function (sheet, importRule) {
+    var walk = function (sheet, importRule, owner) {
       var rules = rulesOf(sheet);
       if (!rules) return;
-      fn(sheet, importRule);
+      fn(sheet, importRule, owner);
       for (var i = 0; i < rules.length; i++) {
-        if (rules[i].type === 3 /* IMPORT_RULE */) walk(rules[i].styleSheet, rules[i]);
+        if (rules[i].type === 3 /* IMPORT_RULE */) walk(rules[i].styleSheet, rules[i], owner);
       }
     };
-    for (var i = 0; i < document.styleSheets.length; i++) walk(document.styleSheets[i], null);
+    for (var i = 0; i < document.styleSheets.length; i++) walk(document.styleSheets[i], null, document.styleSheets[i].ownerNode);
   }
 
-  // swapAssets swaps in place every changed stylesheet and image the page
-  // uses, when every changed file is one, and reports when they have loaded.
-  // It returns false when the page must reload instead: something else
-  // changed (or a file outside the site), or a changed file is not on this
-  // page (it may be used in a way we cannot see).
+  // swapAssets swaps in place the changed stylesheets and images the page
+  // uses, and reports when they have loaded. msg.urls names them by site
+  // path; msg.names, sent when reloadd does not know the site paths (a
+  // proxied app), by file name, matched against the last segment of the
+  // page's URLs. Other changed files (source maps) are nothing the page
+  // shows. It returns false when the page must reload instead: nothing to
+  // swap, or a changed file is not on this page (it may be used in a way we
+  // cannot see) — except a stylesheet named by file name: then every
+  // stylesheet of this origin is swapped, as livereload.js does (the
+  // server's file name and the page's URL need not match: a .scss source,
+  // a fingerprinted name).
   function swapAssets(msg, timing) {
-    var urls = msg.urls || [], paths = msg.paths || [];
-    if (!urls.length || urls.length !== paths.length) return false;
+    var byName = !!(msg.names && msg.names.length);
+    var list = byName ? msg.names : (msg.urls || []);
     var css = {}, img = {}, ncss = 0, nimg = 0;
-    for (var i = 0; i < urls.length; i++) {
-      if (CSS_RE.test(urls[i])) { css[urls[i]] = true; ncss++; }
-      else if (IMG_RE.test(urls[i])) { img[urls[i]] = true; nimg++; }
-      else return false;
+    for (var i = 0; i < list.length; i++) {
+      if (CSS_RE.test(list[i])) { css[list[i]] = true; ncss++; }
+      else if (IMG_RE.test(list[i])) { img[list[i]] = true; nimg++; }
     }
-    var cssTargets = ncss ? findCSS(css) : null;
-    var imgTargets = nimg ? findImages(img) : null;
+    if (!ncss && !nimg) return false;
+    var keyOf = byName ? nameOf : pathOf;
+    var wantCSS = function (href, base) { return css[keyOf(href, base)] === true; };
+    var wantImg = function (href, base) { return img[keyOf(href, base)] === true; };
+    var cssTargets = ncss ? findCSS(wantCSS) : null;
+    if (cssTargets && !cssTargets.count && byName) {
+      wantCSS = sameOrigin;
+      cssTargets = findCSS(wantCSS);
+    }
+    var imgTargets = nimg ? findImages(wantImg) : null;
     if ((cssTargets && !cssTargets.count) || (imgTargets && !imgTargets.count)) return false;
 
     var pending = 1;
@@ -262,7 +291,7 @@
       if (timing.load) report(timing);
     };
     var wait = function () { pending++; return once(done); };
-    if (cssTargets) swapCSS(cssTargets, css, wait);
+    if (cssTargets) swapCSS(cssTargets, wantCSS, wait);
     if (imgTargets) swapImages(imgTargets, wait);
     done();
     return true;
@@ -274,15 +303,16 @@
   }
 
   // findCSS finds the <link> elements and the @import rules that load a
-  // changed stylesheet.
+  // stylesheet want(href, base) asks for. @imports below a link that is
+  // swapped are left to swapLink, which refreshes them in the new copy.
   function findCSS(want) {
     var t = { links: [], imports: [], count: 0 };
     var links = document.querySelectorAll('link[rel~="stylesheet"][href]');
     for (var i = 0; i < links.length; i++) {
-      if (!links[i].__reloaddOld && want[pathOf(links[i].href)]) t.links.push(links[i]);
+      if (!links[i].__reloaddOld && want(links[i].href)) t.links.push(links[i]);
     }
-    eachSheet(function (sheet, importRule) {
-      if (importRule && want[pathOf(importRule.href, sheet.href)]) t.imports.push(importRule);
+    eachSheet(function (sheet, importRule, owner) {
+      if (importRule && t.links.indexOf(owner) < 0 && want(importRule.href, sheet.href)) t.imports.push(importRule);
     });
     t.count = t.links.length + t.imports.length;
     return t;
@@ -316,7 +346,7 @@
         if (!rules) return;
         for (var i = 0; i < rules.length; i++) {
           if (rules[i].type !== 3) continue;
-          if (want[pathOf(rules[i].href, sheet.href)]) nested.push(rules[i]);
+          if (want(rules[i].href, sheet.href)) nested.push(rules[i]);
           walk(rules[i].styleSheet);
         }
       };
@@ -370,13 +400,14 @@
   }
 
   // findImages finds the <img> and <source> elements and the style
-  // declarations (inline and in stylesheets) that show a changed image.
+  // declarations (inline and in stylesheets) that show an image
+  // want(href, base) asks for.
   function findImages(want) {
     var t = { elements: [], styles: [], count: 0 };
     var els = document.querySelectorAll("img, source, input[type=image]");
     for (var i = 0; i < els.length; i++) {
       var el = els[i];
-      if ((el.src && want[pathOf(el.src)]) || srcsetHas(el.getAttribute("srcset"), want)) t.elements.push(el);
+      if ((el.src && want(el.src)) || srcsetHas(el.getAttribute("srcset"), want)) t.elements.push(el);
     }
     var styled = document.querySelectorAll("[style*='url(']");
     for (var j = 0; j < styled.length; j++) {
@@ -397,7 +428,7 @@
 
   function srcsetHas(srcset, want) {
     if (!srcset) return false;
-    return srcset.split(",").some(function (c) { return want[pathOf(c.trim().split(/\s+/)[0])]; });
+    return srcset.split(",").some(function (c) { return want(c.trim().split(/\s+/)[0]); });
   }
 
   var URL_RE = /url\(\s*(["']?)([^"')]+)\1\s*\)/g;
@@ -407,7 +438,7 @@
       var v = style[p];
       if (!v || v.indexOf("url(") < 0) return false;
       var hit = false;
-      v.replace(URL_RE, function (m, q, href) { if (want[pathOf(href, base)]) hit = true; return m; });
+      v.replace(URL_RE, function (m, q, href) { if (want(href, base)) hit = true; return m; });
       return hit;
     });
   }
@@ -423,11 +454,11 @@
       if (srcset && srcsetHas(srcset, want)) {
         el.setAttribute("srcset", srcset.split(",").map(function (c) {
           var parts = c.trim().split(/\s+/);
-          if (want[pathOf(parts[0])]) parts[0] = bust(parts[0]);
+          if (want(parts[0])) parts[0] = bust(parts[0]);
           return parts.join(" ");
         }).join(", "));
       }
-      if (el.src && want[pathOf(el.src)]) el.src = bust(el.src);
+      if (el.src && want(el.src)) el.src = bust(el.src);
       if (el.tagName === "SOURCE") done(); // no load event of its own
     });
     t.styles.forEach(function (s) {
@@ -435,7 +466,7 @@
         var v = s.style[p];
         if (!v || v.indexOf("url(") < 0) return;
         var nv = v.replace(URL_RE, function (m, q, href) {
-          return want[pathOf(href, s.base)] ? 'url("' + bust(href, s.base || location.href) + '")' : m;
+          return want(href, s.base) ? 'url("' + bust(href, s.base || location.href) + '")' : m;
         });
         if (nv !== v) s.style[p] = nv;
       });

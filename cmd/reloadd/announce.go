@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -34,19 +32,28 @@ func (d *daemon) announce(o *outcome) {
 	} else if len(o.paths) > 0 {
 		what += " + " + d.out.short(o.paths)
 	}
-	fields := map[string]any{"build": o.id, "paths": o.paths, "duration_ms": msFloat(o.res.Duration)}
-	rec := buildRecord{ID: o.id, OK: o.res.OK, Paths: len(o.paths), DurationMS: msFloat(o.res.Duration), At: time.Now().UTC().Format(time.RFC3339Nano)}
+	fields := map[string]any{"build": o.id, "paths": o.paths, "duration_ms": msFloat(o.res.Duration), "built": o.built}
+	rec := buildRecord{ID: o.id, OK: o.res.OK, Built: o.built, Paths: len(o.paths), DurationMS: msFloat(o.res.Duration), At: time.Now().UTC().Format(time.RFC3339Nano)}
 	switch {
 	case o.res.OK:
-		urls, cssOnly := d.siteURLs(o.paths)
+		p := o.plan
 		n, _ := d.hub.Complete(hub.BuildComplete{
-			Build: o.id, Paths: o.paths, URLs: urls,
-			CSSOnly: cssOnly, ChangedAt: o.changedAt.UnixMilli(),
+			Build: o.id, Paths: o.paths, URLs: p.urls,
+			Action: p.action, Names: p.names, CSSOnly: p.cssOnly(), ChangedAt: o.changedAt.UnixMilli(),
 		})
 		rec.Clients = n
+		rec.Action = p.action
 		fields["clients"] = n
+		fields["action"] = p.action
+		fields["urls"] = p.urls
+		if len(p.names) > 0 {
+			fields["names"] = p.names
+		}
 		took := ms(o.res.Duration)
-		if d.cfg.build == "" {
+		switch {
+		case !o.built:
+			took = "no build (-build-on)"
+		case d.cfg.build == "":
 			took = "" // nothing was run: no time worth printing
 		}
 		if o.app.ready > 0 {
@@ -57,7 +64,15 @@ func (d *daemon) announce(o *outcome) {
 		if took != "" {
 			line += took + "  "
 		}
-		d.out.event("build_complete", line+count(n, "client", "clients"), fields)
+		switch p.action {
+		case hub.ActionNone:
+			line += "nothing visible changed: no reload"
+		case hub.ActionSwap:
+			line += p.swapWhat() + "  " + count(n, "client", "clients")
+		default:
+			line += count(n, "client", "clients")
+		}
+		d.out.event("build_complete", line, fields)
 		d.checkServedDir()
 	case o.cancelled():
 		d.out.event("build_cancelled", fmt.Sprintf("build %d  %s  cancelled", o.id, what), fields)
@@ -78,6 +93,13 @@ func (d *daemon) announce(o *outcome) {
 		d.out.event("build_failed", fmt.Sprintf("build %d  %s  %s (%s) after %s", o.id, what, failed, reason, ms(o.res.Duration)), fields)
 	}
 	d.records.add(rec)
+}
+
+// announceNothing says that changes needed no build and changed nothing
+// a browser shows: nobody is told, no build id is taken.
+func (d *daemon) announceNothing(o *outcome) {
+	d.out.event("no_reload", fmt.Sprintf("change  %s  no build (-build-on), nothing visible changed: no reload", d.out.short(o.paths)),
+		map[string]any{"paths": o.paths, "action": hub.ActionNone, "built": false})
 }
 
 // checkServedDir, after the first successful build, ends reloadd when the
@@ -115,37 +137,15 @@ func (d *daemon) announceAppExit(ex build.Exit) {
 		map[string]any{"build": id, "exit_code": ex.ExitCode, "reason": ex.Reason, "clients": n})
 }
 
-// siteURLs maps changed paths under the served directory to their URL paths,
-// and reports whether every changed path is a stylesheet there.
-func (d *daemon) siteURLs(paths []string) (urls []string, cssOnly bool) {
-	urls = []string{}
-	if d.served == "" {
-		return urls, false
-	}
-	cssOnly = len(paths) > 0
-	for _, p := range paths {
-		if !within(d.served, p) || p == d.served {
-			cssOnly = false
-			continue
-		}
-		rel, err := filepath.Rel(d.served, p)
-		if err != nil {
-			cssOnly = false
-			continue
-		}
-		u := (&url.URL{Path: "/" + filepath.ToSlash(rel)}).EscapedPath()
-		urls = append(urls, u)
-		if !strings.EqualFold(filepath.Ext(p), ".css") {
-			cssOnly = false
-		}
-	}
-	return urls, cssOnly
-}
-
 // buildRecord is one entry of "builds" in /_reloadd/status.
 type buildRecord struct {
-	ID         int64   `json:"id"`
-	OK         bool    `json:"ok"`
+	ID int64 `json:"id"`
+	OK bool  `json:"ok"`
+	// Built is false for changes that needed no build (-build-on).
+	Built bool `json:"built"`
+	// Action is what browsers were told to do: reload, swap or none; ""
+	// after a failure.
+	Action     string  `json:"action,omitempty"`
 	Paths      int     `json:"paths"`
 	DurationMS float64 `json:"duration_ms"`
 	Clients    int     `json:"clients"`

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/reloadd/reloadd/debounce"
 	"github.com/reloadd/reloadd/forward"
 	"github.com/reloadd/reloadd/hub"
+	"github.com/reloadd/reloadd/internal/siteindex"
 	"github.com/reloadd/reloadd/serve"
 	"github.com/reloadd/reloadd/watcher"
 	"github.com/reloadd/reloadd/watcher/auto"
@@ -47,7 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // layout is what the command line says about the file system: the watched
-// roots, the served directory and the ignore rules. Building it only reads.
+// roots, the served directory, the ignore rules and the build's outputs.
+// Building it only reads.
 type layout struct {
 	roots  []string // absolute watched directories
 	served string   // absolute served directory; "" with -proxy
@@ -55,6 +58,12 @@ type layout struct {
 	// first successful build must create it.
 	servedLater bool
 	filter      *watcher.Filter
+	// outputs are what the build writes (outputs.go): ignored wherever
+	// they are watched.
+	outputs []string
+	// buildOn matches the changes that need -build and a -run restart
+	// (-build-on; "ignored" by it means matched); nil: every change does.
+	buildOn *watcher.Filter
 }
 
 func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
@@ -83,6 +92,9 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 		}
 		l.served = abs
 	}
+	if err := l.findOutputs(cfg); err != nil {
+		return nil, err
+	}
 	// The default ignores (.git, node_modules, ...) apply below each
 	// watched directory, not above it: a directory watched inside
 	// node_modules (a linked package) is watched.
@@ -94,6 +106,9 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 		// its changes must still reload the page.
 		l.filter.KeepVisible(l.served)
 	}
+	if len(cfg.buildOn) > 0 {
+		l.buildOn = watcher.NewFilter(false)
+	}
 	own := ownOutputFiles(stdout)
 	for _, r := range l.roots {
 		if err := l.filter.Add(r, watcher.DefaultIgnores...); err != nil {
@@ -102,11 +117,19 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 		if err := l.filter.Add(r, cfg.ignores...); err != nil {
 			return nil, usagef("-ignore: %v", err)
 		}
-		// A build that writes into the served directory must not trigger
-		// itself (Hugo issue 11275).
-		if cfg.build != "" && cfg.serve != "" && l.served != r && within(r, l.served) {
-			if err := l.ignore(r, l.served, true); err != nil {
-				return nil, err
+		if l.buildOn != nil {
+			if err := l.buildOn.Add(r, cfg.buildOn...); err != nil {
+				return nil, usagef("-build-on: %v", err)
+			}
+		}
+		if err := l.filter.Add(r, wellKnownOutputs...); err != nil {
+			return nil, err
+		}
+		for _, o := range l.outputs {
+			if o != r && within(r, o) {
+				if err := l.ignore(r, o, false); err != nil {
+					return nil, err
+				}
 			}
 		}
 		// reloadd's own log redirected into a watched tree would build
@@ -120,6 +143,38 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 		}
 	}
 	return l, nil
+}
+
+// findOutputs gathers what the build writes: -output paths, the served
+// directory (with -build and -serve: a build that writes into it must not
+// trigger itself, Hugo issue 11275), and go build's binaries. A DIR that
+// is an output is not watched at all (-serve public src public), unless
+// it is the only one.
+func (l *layout) findOutputs(cfg *config) error {
+	for _, o := range cfg.outputs {
+		abs, err := filepath.Abs(o)
+		if err != nil {
+			return usagef("-output %s: %v", o, err)
+		}
+		l.outputs = append(l.outputs, abs)
+	}
+	if cfg.build != "" && cfg.serve != "" {
+		l.outputs = append(l.outputs, l.served)
+	}
+	if cfg.build != "" {
+		cwd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("working directory: %w", err)
+		}
+		l.outputs = append(l.outputs, goBuildOutputs(cfg.build, cwd)...)
+	}
+	roots := slices.DeleteFunc(slices.Clone(l.roots), func(r string) bool {
+		return slices.ContainsFunc(l.outputs, func(o string) bool { return within(o, r) })
+	})
+	if len(roots) > 0 {
+		l.roots = roots
+	}
+	return nil
 }
 
 // ignore adds path, below root, to the ignore rules, matched literally.
@@ -212,6 +267,13 @@ type daemon struct {
 	records buildRecords  // the last builds, for /_reloadd/status
 	latency reloadLatency // browsers' timing reports (browser.go)
 
+	// index knows the served directory by content, with -build (decide.go);
+	// nil otherwise. Owned by the build loop.
+	index *siteindex.Index
+	// echoes tells a build's own outputs coming back as changes (echo.go).
+	// Owned by the build loop.
+	echoes echoes
+
 	closers []io.Closer // what newDaemon opened, closed by close in reverse
 }
 
@@ -251,6 +313,9 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 	d.hub = d.newHub()
 	d.closers = append(d.closers, d.hub)
 
+	if d.served != "" && cfg.build != "" {
+		d.index = siteindex.New(d.served)
+	}
 	if d.served != "" {
 		st, err := serve.NewStatic(d.served, d.scriptTag)
 		if err != nil {

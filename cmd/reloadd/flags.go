@@ -28,6 +28,8 @@ type config struct {
 	debounce     time.Duration
 	debounceSet  bool // -debounce given: a fixed window (see debounce.Options.Fixed)
 	ignores      []string
+	outputs      []string // -output: what the build writes; never triggers a build
+	buildOn      []string // -build-on: the changes that need -build (and a -run restart)
 	gitignore    bool
 	onBusy       debounce.Policy
 	grace        time.Duration
@@ -93,7 +95,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	var proxy, onBusy string
-	var ignores, allow listFlag
+	var ignores, allow, outputs, buildOn listFlag
 	var version bool
 	fs.StringVar(&c.serve, "serve", "", "serve `DIR` with the client injected (default: the first watched DIR, unless -proxy)")
 	fs.StringVar(&proxy, "proxy", "", "reverse-proxy to `URL` instead, injecting the client into HTML responses")
@@ -106,6 +108,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	c.debounce = debounce.DefaultSettle
 	fs.Var(durationFlag{&c.debounce}, "debounce", "fixed settle window before a build starts (`DURATION`; 0: at once); unset: 10ms, ended 1ms after every changed file is complete")
 	fs.Var(&ignores, "ignore", "gitignore-style `PATTERN` to ignore (repeatable)")
+	fs.Var(&outputs, "output", "`PATH` (file or directory) the build writes: its changes never trigger a build (repeatable)")
+	fs.Var(&buildOn, "build-on", "gitignore-style `GLOB`: only changes that match run -build and restart -run; others only reload or swap (repeatable)")
 	fs.BoolVar(&c.gitignore, "gitignore", true, "honour the .gitignore files in watched directories (-gitignore=false: don't)")
 	fs.StringVar(&onBusy, "on-busy", "queue", "what a change does while a build runs: queue | restart")
 	c.grace = 3 * time.Second
@@ -149,6 +153,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	}
 	c.ignores = ignores
 	c.allowHosts = allow
+	c.outputs = outputs
+	c.buildOn = buildOn
 
 	switch c.watch {
 	case "auto", "native", "poll", "hybrid":
@@ -179,6 +185,14 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	}
 	if c.buildTimeout < 0 {
 		return nil, usagef("-build-timeout %v: must not be negative", c.buildTimeout)
+	}
+	if len(c.buildOn) > 0 && c.build == "" && c.run == "" {
+		return nil, usagef("-build-on says which changes run -build or restart -run: give one of them")
+	}
+	for _, o := range c.outputs {
+		if o == "" {
+			return nil, usagef("-output \"\": want a path")
+		}
 	}
 	if _, port, err := net.SplitHostPort(c.addr); err != nil || port == "" {
 		return nil, usagef("-addr %q: want HOST:PORT", c.addr)

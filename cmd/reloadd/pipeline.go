@@ -7,6 +7,7 @@ import (
 
 	"github.com/reloadd/reloadd/build"
 	"github.com/reloadd/reloadd/debounce"
+	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/serve"
 	"github.com/reloadd/reloadd/watcher"
 )
@@ -15,10 +16,14 @@ import (
 // owns the runner, the -run app and the build ids; what an outcome means for
 // browsers, the terminal and the status is announce.go's job.
 
-// outcome is what one build and the app restart after it led to.
+// outcome is what one build and the app restart after it led to, or what
+// a change that needed no build (-build-on) leads to.
 type outcome struct {
-	id        int64
-	initial   bool // the start-up build (or its re-run after a restart)
+	id      int64
+	initial bool // the start-up build (or its re-run after a restart)
+	// built: the commands ran (-build, the -run restart); false for a
+	// change that needed neither, which browsers are only told about.
+	built     bool
 	paths     []string
 	changedAt time.Time // when the first change of the build was seen
 	res       build.Result
@@ -26,6 +31,8 @@ type outcome struct {
 	// output is what the browser's overlay shows on failure: the
 	// command's output, with reloadd's reason above it when it has one.
 	output string
+	// plan is what browsers do after a success (decide.go).
+	plan plan
 }
 
 // cancelled reports whether the build (or the wait for the app) was cut
@@ -62,9 +69,30 @@ func (d *daemon) buildLoop(ctx context.Context) {
 			d.queue.Done()
 			continue
 		}
+		if !b.Initial && !d.needsBuild(events) {
+			d.refresh(&id, b, events)
+			d.queue.Done()
+			continue
+		}
+		echo := d.echoes.before(events) // is this the last build's output coming back?
 		id++
+		start := time.Now()
 		o := d.build(ctx, id, b, events)
+		var hint []fileTime
+		prev := d.echoes.last.id
+		if !o.cancelled() {
+			hint = d.echoes.after(runWindow{id: id, start: start, end: time.Now()}, echo)
+			switch {
+			case o.res.OK:
+				o.plan = d.decide(o)
+			case o.initial && d.index != nil:
+				d.index.Scan() // the baseline, even of a failed start-up build
+			}
+		}
 		d.announce(o)
+		if hint != nil {
+			d.hintOutputs(id, prev, hint)
+		}
 		if o.cancelled() && ctx.Err() == nil {
 			d.queue.Requeue() // cancelled by newer changes: its changes go into the next build
 		} else {
@@ -77,10 +105,8 @@ func (d *daemon) buildLoop(ctx context.Context) {
 // tells browsers that a build started; everything else is the caller's to
 // announce.
 func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events []watcher.Event) *outcome {
-	o := &outcome{id: id, initial: b.Initial, paths: make([]string, len(events)), changedAt: changedAt(b, events)}
-	for i, ev := range events {
-		o.paths[i] = ev.Path
-	}
+	o := newOutcome(b, events)
+	o.id, o.built = id, true
 	d.announceStart(o)
 
 	bctx, cancel := context.WithCancel(b.Context())
@@ -111,6 +137,30 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 		d.setAppState(serve.AppDown, "the build it needs failed; it starts after the next successful build")
 	}
 	return o
+}
+
+func newOutcome(b debounce.Batch, events []watcher.Event) *outcome {
+	o := &outcome{initial: b.Initial, paths: make([]string, len(events)), changedAt: changedAt(b, events)}
+	for i, ev := range events {
+		o.paths[i] = ev.Path
+	}
+	return o
+}
+
+// refresh tells browsers about changes that need no build (-build-on):
+// the app keeps running, the page reloads or swaps what changed. It takes
+// a build id only when there is something to tell.
+func (d *daemon) refresh(id *int64, b debounce.Batch, events []watcher.Event) {
+	o := newOutcome(b, events)
+	o.res.OK = true
+	o.plan = d.decide(o)
+	if o.plan.action == hub.ActionNone {
+		d.announceNothing(o)
+		return
+	}
+	*id++
+	o.id = *id
+	d.announce(o)
 }
 
 // setAppState tells the proxy, with -run and -proxy, whether the app is

@@ -18,6 +18,16 @@ import (
 // cannot be reached, the test is skipped (failed under RELOADD_CI).
 func NPMPackage(t testing.TB, spec string) string {
 	t.Helper()
+	pkg, err := InstallNPM(spec)
+	if err != nil {
+		Missing(t, err.Error())
+	}
+	return pkg
+}
+
+// InstallNPM is [NPMPackage] for code that is not a test (the bench
+// suite): it returns an error instead of skipping.
+func InstallNPM(spec string) (string, error) {
 	name := spec
 	if i := strings.LastIndex(spec, "@"); i > 0 {
 		name = spec[:i]
@@ -29,15 +39,18 @@ func NPMPackage(t testing.TB, spec string) string {
 	dir := filepath.Join(cache, "reloadd-test", "npm", strings.ReplaceAll(spec, "/", "_"))
 	pkg := filepath.Join(dir, "node_modules", name)
 	if _, err := os.Stat(filepath.Join(pkg, "package.json")); err == nil {
-		return pkg
+		return pkg, nil
 	}
-	npm := Need(t, "npm")
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return "", fmt.Errorf("npm is not installed (needed for %s)", spec)
+	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".install-")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -46,13 +59,13 @@ func NPMPackage(t testing.TB, spec string) string {
 		"--no-save", "--ignore-scripts", "--prefix", tmp, spec)
 	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		Missing(t, fmt.Sprintf("npm install %s: %v\n%s", spec, err, out))
+		return "", fmt.Errorf("npm install %s: %v\n%s", spec, err, out)
 	}
-	// Another test binary may have won the race; either copy will do.
+	// Another process may have won the race; either copy will do.
 	if err := os.Rename(tmp, dir); err != nil {
 		if _, serr := os.Stat(filepath.Join(pkg, "package.json")); serr != nil {
-			t.Fatalf("npm install %s: %v", spec, err)
+			return "", fmt.Errorf("npm install %s: %w", spec, err)
 		}
 	}
-	return pkg
+	return pkg, nil
 }
