@@ -281,7 +281,7 @@ func (f *Filter) KeepVisible(dir string) {
 
 func (f *Filter) visibleLocked(path string) bool {
 	for _, v := range f.s.visible {
-		if within(v, path) {
+		if Within(v, path) {
 			return true
 		}
 	}
@@ -303,22 +303,11 @@ func (f *Filter) Without(dirs ...string) *Filter {
 
 func (f *Filter) excluded(path string) bool {
 	for _, d := range f.exclude {
-		if within(d, path) {
+		if Within(d, path) {
 			return true
 		}
 	}
 	return false
-}
-
-// within reports whether path is dir or lies below it.
-func within(dir, path string) bool {
-	if path == dir {
-		return true
-	}
-	if dir == string(filepath.Separator) {
-		return strings.HasPrefix(path, dir)
-	}
-	return len(path) > len(dir) && strings.HasPrefix(path, dir) && path[len(dir)] == filepath.Separator
 }
 
 // Ignored reports whether path is ignored, either itself or because one of

@@ -69,7 +69,7 @@ type layout struct {
 func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 	l := &layout{}
 	for _, dir := range cfg.dirs {
-		abs, err := rootDir(dir)
+		abs, err := watcher.RootDir(dir)
 		if err != nil {
 			return nil, fmt.Errorf("watch %s: %w", dir, err)
 		}
@@ -80,7 +80,7 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 		if dir == "" {
 			dir = l.roots[0]
 		}
-		abs, err := rootDir(dir)
+		abs, err := watcher.RootDir(dir)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && cfg.build != "" && cfg.serve != "":
 			// The build will create it (a fresh Hugo checkout): checked
@@ -126,7 +126,7 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 			return nil, err
 		}
 		for _, o := range l.outputs {
-			if o != r && within(r, o) {
+			if o != r && watcher.Within(r, o) {
 				if err := l.ignore(r, o, false); err != nil {
 					return nil, err
 				}
@@ -135,7 +135,7 @@ func newLayout(cfg *config, stdout io.Writer) (*layout, error) {
 		// reloadd's own log redirected into a watched tree would build
 		// forever: every line it prints about a build is a change.
 		for _, f := range own {
-			if within(r, f) {
+			if watcher.Within(r, f) {
 				if err := l.ignore(r, f, false); err != nil {
 					return nil, err
 				}
@@ -169,7 +169,7 @@ func (l *layout) findOutputs(cfg *config) error {
 		l.outputs = append(l.outputs, goBuildOutputs(cfg.build, cwd)...)
 	}
 	roots := slices.DeleteFunc(slices.Clone(l.roots), func(r string) bool {
-		return slices.ContainsFunc(l.outputs, func(o string) bool { return within(o, r) })
+		return slices.ContainsFunc(l.outputs, func(o string) bool { return watcher.Within(o, r) })
 	})
 	if len(roots) > 0 {
 		l.roots = roots
@@ -188,23 +188,6 @@ func (l *layout) ignore(root, path string, dir bool) error {
 		pat += "/"
 	}
 	return l.filter.Add(root, pat)
-}
-
-// rootDir resolves a directory named on the command line: absolute, and it
-// must exist and be a directory.
-func rootDir(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return "", unwrapPathError(err)
-	}
-	if !fi.IsDir() {
-		return "", errors.New("not a directory")
-	}
-	return abs, nil
 }
 
 // ownOutputFiles returns the regular files that w (reloadd's stdout) and
@@ -471,14 +454,6 @@ func newEpoch() string {
 	var b [6]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// within reports whether path is dir or lies below it.
-func within(dir, path string) bool {
-	if dir == string(filepath.Separator) {
-		return filepath.IsAbs(path)
-	}
-	return path == dir || strings.HasPrefix(path, dir+string(filepath.Separator))
 }
 
 // displayHost is the host:port to print: the configured host with the

@@ -179,7 +179,7 @@ func siteURLs(changes []siteindex.Change) []string {
 func (d *daemon) servedURLs(paths []string) (urls []string, outside bool) {
 	urls = []string{}
 	for _, p := range paths {
-		if !within(d.served, p) || p == d.served {
+		if !watcher.Within(d.served, p) || p == d.served {
 			outside = true
 			continue
 		}

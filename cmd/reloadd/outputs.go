@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/reloadd/reloadd/watcher"
 )
 
 // A build's outputs never trigger builds. They are the served directory
@@ -253,7 +255,7 @@ func outputFlags(paths []string, cwd string) string {
 	if len(paths) > 3 {
 		dir := filepath.Dir(paths[0])
 		for _, p := range paths[1:] {
-			for !within(dir, p) {
+			for !watcher.Within(dir, p) {
 				dir = filepath.Dir(dir)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -233,23 +232,16 @@ func New(roots []string, opts watcher.Options) (*Watcher, error) {
 		rootIDs:   make(map[string]dirIdent),
 	}
 	for _, r := range roots {
-		abs, err := filepath.Abs(r)
-		if err != nil {
-			return nil, fmt.Errorf("native: %w", err)
-		}
-		fi, err := os.Stat(abs)
+		abs, err := watcher.RootDir(r)
 		if err != nil {
 			return nil, fmt.Errorf("native: watch %s: %w", r, err)
-		}
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("native: watch %s: not a directory", r)
 		}
 		w.roots = append(w.roots, abs)
 	}
 	if len(w.roots) == 0 {
 		return nil, errors.New("native: no directories to watch")
 	}
-	w.roots = dedupeRoots(w.roots)
+	w.roots = watcher.Outermost(w.roots)
 
 	be, err := newBackend()
 	var hits limitHits
@@ -278,26 +270,6 @@ func New(roots []string, opts watcher.Options) (*Watcher, error) {
 	go w.drain()
 	go w.worker()
 	return w, nil
-}
-
-// dedupeRoots drops roots that lie inside other roots.
-func dedupeRoots(roots []string) []string {
-	slices.SortFunc(roots, func(a, b string) int { return len(a) - len(b) })
-	var out []string
-	for _, r := range roots {
-		if !slices.ContainsFunc(out, func(o string) bool { return within(o, r) }) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// within reports whether path is dir or lies below it.
-func within(dir, path string) bool {
-	if dir == string(filepath.Separator) {
-		return strings.HasPrefix(path, dir)
-	}
-	return path == dir || strings.HasPrefix(path, dir) && path[len(dir)] == filepath.Separator
 }
 
 // Events implements watcher.Watcher.
@@ -385,7 +357,7 @@ func (w *Watcher) report(err error) {
 // rootOf returns the root path lies in, or "".
 func (w *Watcher) rootOf(path string) string {
 	for _, r := range w.roots {
-		if within(r, path) {
+		if watcher.Within(r, path) {
 			return r
 		}
 	}
@@ -835,7 +807,7 @@ func (w *Watcher) addTree(dir string, mode addMode, hits *limitHits) bool {
 		w.mu.Lock()
 		var stale []string
 		for d := range w.dirs {
-			if within(dir, d) && !visited[d] {
+			if watcher.Within(dir, d) && !visited[d] {
 				stale = append(stale, d)
 				delete(w.dirs, d)
 			}
@@ -963,18 +935,18 @@ func (w *Watcher) forget(dir string) bool {
 	w.mu.Lock()
 	var drop []string
 	for d := range w.dirs {
-		if within(dir, d) {
+		if watcher.Within(dir, d) {
 			drop = append(drop, d)
 			delete(w.dirs, d)
 		}
 	}
 	for d := range w.unwatched {
-		if within(dir, d) {
+		if watcher.Within(dir, d) {
 			delete(w.unwatched, d)
 		}
 	}
 	for d := range w.tooLong {
-		if within(dir, d) {
+		if watcher.Within(dir, d) {
 			delete(w.tooLong, d)
 		}
 	}
@@ -1099,11 +1071,11 @@ func (w *Watcher) checkRoot(root string, removed bool, unmounted map[string]bool
 		// not, unless the one underneath has it too).
 		var dirs []string
 		for d := range unmounted {
-			if within(root, d) {
+			if watcher.Within(root, d) {
 				dirs = append(dirs, d)
 			}
 		}
-		for _, d := range outermost(dirs) {
+		for _, d := range watcher.Outermost(dirs) {
 			if _, err := identify(d); err != nil {
 				continue
 			}
@@ -1118,20 +1090,6 @@ func (w *Watcher) checkRoot(root string, removed bool, unmounted map[string]bool
 		}
 	}
 	return true
-}
-
-// outermost returns the directories of ds that lie below no other one,
-// sorted.
-func outermost(ds []string) []string {
-	slices.Sort(ds)
-	var out []string
-	for _, d := range ds {
-		if len(out) > 0 && within(out[len(out)-1], d) {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
 }
 
 // setSentinel moves root's sentinel watch to anc ("" for none); force

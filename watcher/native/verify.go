@@ -31,7 +31,7 @@ func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
 	slices.SortFunc(rescans, func(a, b watcher.Event) int { return cmp.Compare(len(a.Path), len(b.Path)) })
 	covered := func(p string, upTo int) bool {
 		for _, r := range rescans[:upTo] {
-			if within(r.Path, p) {
+			if watcher.Within(r.Path, p) {
 				return true
 			}
 		}
