@@ -219,13 +219,13 @@ func TestSummarize(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		in   []time.Duration
-		want stats
+		want summary
 	}{
-		{"empty", nil, stats{}},
-		{"one", ms(7), stats{n: 1, p50: 7 * time.Millisecond, p90: 7 * time.Millisecond, p99: 7 * time.Millisecond, max: 7 * time.Millisecond}},
-		{"ten", seq(10), stats{n: 10, p50: 5 * time.Millisecond, p90: 9 * time.Millisecond, p99: 10 * time.Millisecond, max: 10 * time.Millisecond}},
-		{"thirty", seq(30), stats{n: 30, p50: 15 * time.Millisecond, p90: 27 * time.Millisecond, p99: 30 * time.Millisecond, max: 30 * time.Millisecond}},
-		{"hundred", seq(100), stats{n: 100, p50: 50 * time.Millisecond, p90: 90 * time.Millisecond, p99: 99 * time.Millisecond, max: 100 * time.Millisecond}},
+		{"empty", nil, summary{}},
+		{"one", ms(7), summary{n: 1, p50: 7 * time.Millisecond, p90: 7 * time.Millisecond, p99: 7 * time.Millisecond, max: 7 * time.Millisecond}},
+		{"ten", seq(10), summary{n: 10, p50: 5 * time.Millisecond, p90: 9 * time.Millisecond, p99: 10 * time.Millisecond, max: 10 * time.Millisecond}},
+		{"thirty", seq(30), summary{n: 30, p50: 15 * time.Millisecond, p90: 27 * time.Millisecond, p99: 30 * time.Millisecond, max: 30 * time.Millisecond}},
+		{"hundred", seq(100), summary{n: 100, p50: 50 * time.Millisecond, p90: 90 * time.Millisecond, p99: 99 * time.Millisecond, max: 100 * time.Millisecond}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := summarize(c.in); got != c.want {

@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"time"
+
+	"github.com/reloadd/reloadd/internal/stats"
 )
 
-// stats summarises a sample of latencies.
-type stats struct {
+// summary summarises a sample of latencies.
+type summary struct {
 	n                  int
 	p50, p90, p99, max time.Duration
 }
@@ -16,17 +17,14 @@ type stats struct {
 // summarize computes nearest-rank percentiles: pq is the smallest sample
 // with at least q of the samples at or below it. With 30 samples p99 is the
 // maximum; the table says n so readers can tell.
-func summarize(ds []time.Duration) stats {
+func summarize(ds []time.Duration) summary {
 	if len(ds) == 0 {
-		return stats{}
+		return summary{}
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	at := func(q float64) time.Duration {
-		rank := int(math.Ceil(q * float64(len(s))))
-		return s[min(max(rank, 1), len(s))-1]
-	}
-	return stats{n: len(s), p50: at(0.50), p90: at(0.90), p99: at(0.99), max: s[len(s)-1]}
+	at := func(q float64) time.Duration { return stats.Percentile(s, q) }
+	return summary{n: len(s), p50: at(0.50), p90: at(0.90), p99: at(0.99), max: s[len(s)-1]}
 }
 
 // fmtMS formats a duration in milliseconds with precision suited to its size.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/internal/hostpolicy"
+	"github.com/reloadd/reloadd/internal/stats"
 )
 
 // The browser side of the daemon: the hub, the HTTP surface in front of it,
@@ -169,10 +170,7 @@ func (h *histogram) status() histogramStatus {
 	s.MeanMS = round1(h.sum / float64(h.count))
 	sorted := slices.Clone(h.recent)
 	slices.Sort(sorted)
-	at := func(q float64) float64 {
-		i := int(math.Ceil(q*float64(len(sorted)))) - 1
-		return round1(sorted[min(max(i, 0), len(sorted)-1)])
-	}
+	at := func(q float64) float64 { return round1(stats.Percentile(sorted, q)) }
 	s.P50MS, s.P90MS, s.P99MS, s.MaxMS = at(0.50), at(0.90), at(0.99), round1(sorted[len(sorted)-1])
 	return s
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reloadd/reloadd/internal/stats"
 )
 
 // WaitLimit bounds every wait in tests: generous, because CI runs on a
@@ -91,13 +93,6 @@ func FreeAddr(t testing.TB) string {
 	return addr
 }
 
-// Percentile returns the q-quantile (0 < q ≤ 1) of sorted by the nearest
-// rank, rounded: what the benchmarks report as p50, p90, p99 and max. It
-// returns the zero value for an empty slice.
-func Percentile[T cmp.Ordered](sorted []T, q float64) T {
-	if len(sorted) == 0 {
-		var zero T
-		return zero
-	}
-	return sorted[min(max(int(q*float64(len(sorted))+0.5)-1, 0), len(sorted)-1)]
-}
+// Percentile is stats.Percentile, the nearest-rank rule every figure
+// reloadd reports uses.
+func Percentile[T cmp.Ordered](sorted []T, q float64) T { return stats.Percentile(sorted, q) }
