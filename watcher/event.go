@@ -1,7 +1,6 @@
 package watcher
 
 import (
-	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -157,9 +156,3 @@ func (o Options) LoggerOrDiscard() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
-
-// Sentinel errors shared by backends.
-var (
-	// ErrClosed is returned when a closed watcher is used.
-	ErrClosed = errors.New("watcher: closed")
-)
