@@ -65,7 +65,16 @@ type BuildFailed struct {
 	Build    int64  `json:"build"`
 	ExitCode int    `json:"exit_code"`
 	Output   string `json:"output"`
+	// Stage is what failed: StageBuild (the -build command; "" means it
+	// too) or StageApp (the -run app: it did not start, or it exited).
+	Stage string `json:"stage,omitempty"`
 }
+
+// BuildFailed stages.
+const (
+	StageBuild = "build"
+	StageApp   = "app"
+)
 
 // Message type names.
 const (

@@ -518,6 +518,13 @@ func TestBuildFailureShowsOverlayUntilSuccess(t *testing.T) {
 	}
 	testenv.WaitJS(t, ctx, `!document.getElementById("reloadd-overlay")`)
 
+	// When the app, not the build, failed, the overlay says so.
+	s.hub.Failed(hub.BuildFailed{Build: 2, ExitCode: 3, Output: "app: panic", Stage: hub.StageApp})
+	testenv.WaitJS(t, ctx, overlayText+`.includes("app: panic")`)
+	if got := eval[string](t, ctx, overlayText); !strings.Contains(got, "the app failed (exit 3)") || strings.Contains(got, "build 2 failed") {
+		t.Errorf("overlay text for an app failure %q", got)
+	}
+
 	// A page loaded while the build is broken shows why.
 	s.hub.Failed(hub.BuildFailed{Build: 3, ExitCode: 1, Output: "broken at load"})
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {

@@ -533,7 +533,8 @@
     close.onclick = function () { overlay(null); };
     var title = document.createElement("div");
     title.style.cssText = "font-weight:bold;margin-bottom:12px";
-    title.textContent = "reloadd: build " + msg.build + " failed" + (msg.exit_code ? " (exit " + msg.exit_code + ")" : "");
+    var exit = msg.exit_code > 0 ? " (exit " + msg.exit_code + ")" : "";
+    title.textContent = msg.stage === "app" ? "reloadd: the app failed" + exit : "reloadd: build " + msg.build + " failed" + exit;
     var out = document.createElement("pre");
     out.style.cssText = "margin:0;white-space:pre-wrap;word-break:break-word";
     out.textContent = msg.output || ""; // text, never HTML

@@ -82,7 +82,11 @@ func (d *daemon) announce(o *outcome) {
 		if o.res.Err != nil {
 			reason = o.res.Err.Error()
 		}
-		n, _ := d.hub.Failed(hub.BuildFailed{Build: o.id, ExitCode: o.res.ExitCode, Output: o.output})
+		stage := hub.StageBuild
+		if o.app.failed {
+			stage = hub.StageApp
+		}
+		n, _ := d.hub.Failed(hub.BuildFailed{Build: o.id, ExitCode: o.res.ExitCode, Output: o.output, Stage: stage})
 		rec.Clients = n
 		fields["exit_code"] = o.res.ExitCode
 		fields["error"] = reason
@@ -132,7 +136,7 @@ func (d *daemon) announceAppExit(ex build.Exit) {
 	why := "the app exited (" + ex.Reason + ")"
 	d.setAppState(serve.AppDown, why+"; it restarts after the next successful build")
 	id := d.hub.Build()
-	n, _ := d.hub.Failed(hub.BuildFailed{Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output)})
+	n, _ := d.hub.Failed(hub.BuildFailed{Build: id, ExitCode: ex.ExitCode, Output: note(why, ex.Output), Stage: hub.StageApp})
 	d.out.event("app_exited", fmt.Sprintf("app  %s; it restarts after the next successful build  %s", why, count(n, "client", "clients")),
 		map[string]any{"build": id, "exit_code": ex.ExitCode, "reason": ex.Reason, "clients": n})
 }
