@@ -23,11 +23,14 @@ import (
 // takes a while).
 func (d *daemon) announceStart(o *outcome) {
 	d.hub.Start(o.id, o.paths)
+	d.saves.start(o.id, o.paths, o.initial, o.changedAt)
 }
 
 // announce tells browsers, the terminal and the status what a build came
-// to. A cancelled build gets a terminal line only: it does not count.
+// to. A cancelled build gets a terminal line only: it does not count. A
+// successful build's terminal line is its save's (saves.go).
 func (d *daemon) announce(o *outcome) {
+	d.saves.flush() // a save line still waiting for a page report goes first
 	what := "start-up build"
 	if !o.initial {
 		what = d.out.short(o.paths)
@@ -43,6 +46,7 @@ func (d *daemon) announce(o *outcome) {
 			Build: o.id, Paths: o.paths, URLs: urls,
 			CSSOnly: cssOnly, ChangedAt: o.changedAt.UnixMilli(),
 		})
+		o.at.sent = time.Now()
 		rec.Clients = n
 		fields["clients"] = n
 		took := ms(o.res.Duration)
@@ -57,10 +61,12 @@ func (d *daemon) announce(o *outcome) {
 		if took != "" {
 			line += took + "  "
 		}
-		d.out.event("build_complete", line+count(n, "client", "clients"), fields)
+		d.out.record("build_complete", line+count(n, "client", "clients"), fields) // JSON only: the terminal shows the save line
+		d.saveFinished(o, what, n)
 		d.checkServedDir()
 	case o.cancelled():
 		d.out.event("build_cancelled", fmt.Sprintf("build %d  %s  cancelled", o.id, what), fields)
+		d.saveFinished(o, what, 0)
 		return
 	default:
 		reason := fmt.Sprintf("exit %d", o.res.ExitCode)
@@ -76,6 +82,7 @@ func (d *daemon) announce(o *outcome) {
 			failed = "app FAILED" // the build itself succeeded
 		}
 		d.out.event("build_failed", fmt.Sprintf("build %d  %s  %s (%s) after %s", o.id, what, failed, reason, ms(o.res.Duration)), fields)
+		d.saveFinished(o, what, n)
 	}
 	d.records.add(rec)
 }
@@ -187,5 +194,8 @@ func (d *daemon) status() any {
 		"mounts":         d.watch.Mounts(),
 		"builds":         d.records.list(),
 		"reload_latency": d.latency.snapshot(),
+		"saves":          d.saves.list(),
+		"client_list":    d.hub.ClientList(),
+		"dashboards":     d.hub.Dashboards(),
 	}
 }

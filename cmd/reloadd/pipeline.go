@@ -26,6 +26,16 @@ type outcome struct {
 	// output is what the browser's overlay shows on failure: the
 	// command's output, with reloadd's reason above it when it has one.
 	output string
+	at     stamps // where the time went (saves.go)
+}
+
+// stamps are the instants of a build, for its save's breakdown.
+type stamps struct {
+	first  watcher.Event // the change seen first
+	handed time.Time     // the build loop took the batch
+	built  time.Time     // the -build command ended
+	ready  time.Time     // the -run app was restarted (and accepts connections)
+	sent   time.Time     // build_complete was queued to every client
 }
 
 // cancelled reports whether the build (or the wait for the app) was cut
@@ -50,6 +60,7 @@ func (d *daemon) buildLoop(ctx context.Context) {
 			}
 			b = batch
 		}
+		handed := time.Now()
 		if ctx.Err() != nil {
 			d.queue.Done() // shutting down: nothing more is built
 			continue
@@ -64,6 +75,7 @@ func (d *daemon) buildLoop(ctx context.Context) {
 		}
 		id++
 		o := d.build(ctx, id, b, events)
+		o.at.first, o.at.handed = firstChange(events), handed
 		d.announce(o)
 		if o.cancelled() && ctx.Err() == nil {
 			d.queue.Requeue() // cancelled by newer changes: its changes go into the next build
@@ -88,6 +100,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 	defer cancel()
 	defer stop()
 	o.res = d.runner.Build(bctx, o.paths)
+	o.at.built = time.Now()
 	d.buildOut.flush()
 	o.output = o.res.Output
 	if o.res.Err != nil && !errors.Is(o.res.Err, build.ErrCancelled) {
@@ -97,6 +110,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 	case o.res.OK && d.app != nil:
 		d.setAppState(serve.AppStarting, "")
 		o.app = d.restartApp(bctx)
+		o.at.ready = time.Now()
 		switch {
 		case o.app.cancelled:
 			o.res.OK, o.res.Err = false, build.ErrCancelled
