@@ -22,11 +22,24 @@ type client struct {
 	// reports: the builds this connection may still report on (the owner
 	// adds, the reader takes).
 	reports reportable
+	// For ClientList, set at the handshake.
+	origin, userAgent, remote string
+	since                     time.Time
 }
 
 // ServeHTTP upgrades the request to a WebSocket speaking reloadd's protocol
-// and hands the connection to the hub; it returns at once.
+// and hands the connection to the hub; it returns at once. With
+// ?dashboard=1 the client is a dashboard (see [Hub.Dashboard]): only pages
+// reloadd serves and local programs may be one; others get 403.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get(DashboardQuery) == "1" {
+		if viewOf(r) != viewFull {
+			http.Error(w, "reloadd: the dashboard is for reloadd's own page only", http.StatusForbidden)
+			return
+		}
+		h.accept(w, r, &h.upgrader, protoDashboard)
+		return
+	}
 	h.accept(w, r, &h.upgrader, protoReloadd)
 }
 
@@ -79,7 +92,8 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, up *websocket.Upgra
 	h.wg.Add(2)
 	h.mu.Unlock()
 
-	c := &client{conn: conn, proto: proto, view: v, send: make(chan *websocket.PreparedMessage, h.opts.SendQueue)}
+	c := &client{conn: conn, proto: proto, view: v, send: make(chan *websocket.PreparedMessage, h.opts.SendQueue),
+		origin: clip(r.Header.Get("Origin")), userAgent: clip(r.UserAgent()), remote: r.RemoteAddr, since: h.now()}
 	go h.write(c)
 	go h.read(c)
 }

@@ -9,6 +9,11 @@
 // unchanged: after the hello handshake they receive reload commands for
 // successful builds and an alert for failed ones.
 //
+// A third kind of client, the dashboard (reloadd's page at /_reloadd/,
+// connecting to /_reloadd/ws?dashboard=1), is a watcher, not a browser to
+// reload: it gets hello, what the daemon sends it ([Hub.Dashboard]) and the
+// client count, and nothing else (see dashboard.go).
+//
 // The build side calls [Hub.Start], [Hub.Complete] and [Hub.Failed]; each
 // sets the message's type itself, and Complete records the build id inside
 // the hub's owner goroutine in the same step as the broadcast, so that a
@@ -140,7 +145,8 @@ type Options struct {
 	// Logger receives debug diagnostics; nil discards them.
 	Logger *slog.Logger
 
-	now func() time.Time // the clock, for tests; nil means time.Now
+	now         func() time.Time // the clock, for tests; nil means time.Now
+	notifyDelay time.Duration    // for tests; 0 means clientsNotifyDelay
 }
 
 // Hub is the set of connected browsers. Its methods are safe for concurrent
@@ -163,23 +169,40 @@ type Hub struct {
 	conns  map[*websocket.Conn]struct{} // every upgraded connection not yet finished
 	wg     sync.WaitGroup               // every client's reader and writer goroutines
 
-	nclients atomic.Int64
-	build    atomic.Int64 // the owner's build id, mirrored for Build
-	sent     sentLog      // recent build_completes, for timing reports
-	limit    bucket       // timing reports passed on, overall
-	dropped  atomic.Int64 // timing reports not believed or over the limit
+	nclients  atomic.Int64 // reloadd and LiveReload clients: what Clients counts
+	nbrowsers atomic.Int64 // reloadd clients with an Origin: pages that report
+	ndash     atomic.Int64 // dashboards
+	list      chan chan []ClientInfo
+	build     atomic.Int64 // the owner's build id, mirrored for Build
+	sent      sentLog      // recent build_completes, for timing reports
+	limit     bucket       // timing reports passed on, overall
+	dropped   atomic.Int64 // timing reports not believed or over the limit
 }
 
-// protocol is what a client speaks. A future client kind that must not
-// count as a browser to reload (issue 17's dashboard) gets its own value:
-// messages meant for one protocol leave the others' slots empty.
+// protocol is what a client speaks. A client kind that must not count as a
+// browser to reload (the dashboard) has its own value: messages meant for
+// one protocol leave the others' slots empty.
 type protocol uint8
 
 const (
 	protoReloadd protocol = iota
 	protoLiveReload
+	protoDashboard // reloadd's own page at /_reloadd/: never reloaded, never counted
 	numProtocols
 )
+
+// String names the protocol as ClientInfo does.
+func (p protocol) String() string {
+	switch p {
+	case protoReloadd:
+		return "reloadd"
+	case protoLiveReload:
+		return "livereload"
+	case protoDashboard:
+		return "dashboard"
+	}
+	return "unknown"
+}
 
 // view is how much a client may be told (see the package comment).
 type view uint8
@@ -221,6 +244,9 @@ func New(opts Options) *Hub {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultWriteTimeout
 	}
+	if opts.notifyDelay <= 0 {
+		opts.notifyDelay = clientsNotifyDelay
+	}
 	if opts.CheckOrigin == nil {
 		opts.CheckOrigin = hostpolicy.New("", nil).CheckOrigin
 	}
@@ -241,6 +267,7 @@ func New(opts Options) *Hub {
 		send:       make(chan sendReq),
 		quit:       make(chan struct{}),
 		ownerDone:  make(chan struct{}),
+		list:       make(chan chan []ClientInfo),
 		conns:      make(map[*websocket.Conn]struct{}),
 		limit:      bucket{rate: reportRate, burst: reportBurst},
 	}
@@ -263,6 +290,17 @@ func New(opts Options) *Hub {
 func (h *Hub) own() {
 	defer close(h.ownerDone)
 	clients := make(map[*client]struct{})
+	dashboards := make(map[*client]struct{}) // the dashboards among clients
+	// The client count goes to dashboards clientsNotifyDelay after a
+	// change, once for all the changes meanwhile.
+	var notify *time.Timer
+	var notifyC <-chan time.Time
+	clientsChanged := func() {
+		if len(dashboards) > 0 && notify == nil {
+			notify = time.NewTimer(h.opts.notifyDelay)
+			notifyC = notify.C
+		}
+	}
 	var build int64
 	var lastFailed *outgoing // replayed to new reloadd clients until a build succeeds
 	drop := func(c *client, slow bool) {
@@ -271,7 +309,12 @@ func (h *Hub) own() {
 		}
 		delete(clients, c)
 		close(c.send)
-		h.nclients.Add(-1)
+		h.count(c, -1)
+		if c.proto == protoDashboard {
+			delete(dashboards, c)
+		} else {
+			clientsChanged()
+		}
 		if slow {
 			// Its writer is probably blocked; closing the connection
 			// frees it now rather than after the write timeout.
@@ -283,7 +326,8 @@ func (h *Hub) own() {
 		select {
 		case c := <-h.register:
 			// The queue holds at most the LiveReload hello: these never block.
-			if c.proto == protoReloadd {
+			switch c.proto {
+			case protoReloadd:
 				c.reports.add(build) // a reloaded page reports on the build its hello names
 				c.send <- mustPrepare(Hello{Epoch: h.opts.Epoch, Build: build})
 				if lastFailed != nil {
@@ -291,9 +335,23 @@ func (h *Hub) own() {
 						c.send <- m
 					}
 				}
+			case protoDashboard:
+				// The epoch and build, to know a restart or a missed build;
+				// never the last failure (it is in the daemon's records).
+				c.send <- mustPrepare(Hello{Epoch: h.opts.Epoch, Build: build})
 			}
 			clients[c] = struct{}{}
-			h.nclients.Add(1)
+			h.count(c, 1)
+			if c.proto == protoDashboard {
+				dashboards[c] = struct{}{}
+			} else {
+				clientsChanged()
+			}
+		case reply := <-h.list:
+			reply <- clientList(clients)
+		case <-notifyC:
+			notify, notifyC = nil, nil
+			notifyDashboards(dashboards, h.Clients())
 		case c := <-h.unregister:
 			drop(c, false)
 		case req := <-h.send:
@@ -331,6 +389,10 @@ func (h *Hub) own() {
 			}
 			req.reply <- n
 		case <-h.quit:
+			if notify != nil {
+				notify.Stop()
+			}
+			clear(dashboards) // nobody to tell: everyone is going
 			for c := range clients {
 				drop(c, false)
 			}
@@ -437,8 +499,27 @@ func (h *Hub) Build() int64 { return h.build.Load() }
 // Epoch returns the epoch sent in hello.
 func (h *Hub) Epoch() string { return h.opts.Epoch }
 
-// Clients returns the number of connected clients (both protocols).
+// Clients returns the number of connected clients of both protocols, the
+// browsers and programs that are told about builds; dashboards do not count.
 func (h *Hub) Clients() int { return int(h.nclients.Load()) }
+
+// Browsers returns the number of connected reloadd clients that came with an
+// Origin: browser pages, which report how long a reload took. Local programs
+// (no Origin) and LiveReload clients never report.
+func (h *Hub) Browsers() int { return int(h.nbrowsers.Load()) }
+
+// count adds d to the counters c belongs to.
+func (h *Hub) count(c *client, d int64) {
+	switch {
+	case c.proto == protoDashboard:
+		h.ndash.Add(d)
+	case c.proto == protoReloadd && c.origin != "":
+		h.nbrowsers.Add(d)
+		h.nclients.Add(d)
+	default:
+		h.nclients.Add(d)
+	}
+}
 
 // Close sends every client a going-away close frame and waits for all client
 // goroutines; connections that have not finished after a short grace period

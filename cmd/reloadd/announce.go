@@ -21,11 +21,14 @@ import (
 // takes a while).
 func (d *daemon) announceStart(o *outcome) {
 	d.hub.Start(o.id, o.paths)
+	d.saves.start(o.id, o.paths, o.initial, o.changedAt)
 }
 
 // announce tells browsers, the terminal and the status what a build came
-// to. A cancelled build gets a terminal line only: it does not count.
+// to. A cancelled build gets a terminal line only: it does not count. A
+// successful build's terminal line is its save's (saves.go).
 func (d *daemon) announce(o *outcome) {
+	d.saves.flush() // a save line still waiting for a page report goes first
 	what := "start-up build"
 	if !o.initial {
 		what = d.out.short(o.paths)
@@ -41,6 +44,7 @@ func (d *daemon) announce(o *outcome) {
 			Build: o.id, Paths: o.paths, URLs: p.urls,
 			Action: p.action, Names: p.names, CSSOnly: p.cssOnly(), ChangedAt: o.changedAt.UnixMilli(),
 		})
+		o.at.sent = time.Now()
 		rec.Clients = n
 		rec.Action = p.action
 		fields["clients"] = n
@@ -72,10 +76,12 @@ func (d *daemon) announce(o *outcome) {
 		default:
 			line += count(n, "client", "clients")
 		}
-		d.out.event("build_complete", line, fields)
+		d.out.record("build_complete", line, fields) // JSON only: the terminal shows the save line
+		d.saveFinished(o, what, n)
 		d.checkServedDir()
 	case o.cancelled():
 		d.out.event("build_cancelled", fmt.Sprintf("build %d  %s  cancelled", o.id, what), fields)
+		d.saveFinished(o, what, 0)
 		return
 	default:
 		reason := fmt.Sprintf("exit %d", o.res.ExitCode)
@@ -95,6 +101,7 @@ func (d *daemon) announce(o *outcome) {
 			failed = "app FAILED" // the build itself succeeded
 		}
 		d.out.event("build_failed", fmt.Sprintf("build %d  %s  %s (%s) after %s", o.id, what, failed, reason, ms(o.res.Duration)), fields)
+		d.saveFinished(o, what, n)
 	}
 	d.records.add(rec)
 }
@@ -191,5 +198,8 @@ func (d *daemon) status() any {
 		"mounts":         d.watch.Mounts(),
 		"builds":         d.records.list(),
 		"reload_latency": d.latency.snapshot(),
+		"saves":          d.saves.list(),
+		"client_list":    d.hub.ClientList(),
+		"dashboards":     d.hub.Dashboards(),
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,8 +90,13 @@ func TestRunWithProxyAnnouncesBuildsOnlyOnceTheAppAccepts(t *testing.T) {
 	if got := getTitle(t, appAddr); got != "v2" {
 		t.Errorf("at build_complete the app serves %q, want v2", got)
 	}
-	if !strings.Contains(d.out.String(), "app ready in") {
+	// The save line says how long the app took to accept connections.
+	appLine := regexp.MustCompile(`build 2  \S+  settle [\d.]+ · build [\d.]+ · app ([\d.]+) · send [\d.]+ = [\d.]+ ms  \(1 client\)`)
+	testenv.Eventually(t, "the save line of build 2", func() bool { return strings.Contains(d.out.String(), "build 2  ") })
+	if m := appLine.FindStringSubmatch(d.out.String()); m == nil {
 		t.Errorf("terminal does not say when the app was ready:\n%s", d.out)
+	} else if ready, _ := strconv.ParseFloat(m[1], 64); ready < 300 {
+		t.Errorf("app phase %v ms, but the app takes 300 ms to listen", ready)
 	}
 
 	// A failing build leaves the running app alone, and the terminal shows

@@ -51,8 +51,9 @@ func exposureWarning(configured, actual string) string {
 		"pages must be opened by IP address, a loopback name or an -allow-host name", actual)
 }
 
-// reloaded records a browser's timing report: one line per report, and the
-// latency histograms in /_reloadd/status.
+// reloaded records a browser's timing report: in its save's breakdown
+// (saves.go), in the latency histograms of /_reloadd/status, and with -log
+// json as a "reloaded" line.
 func (d *daemon) reloaded(r hub.Reloaded) {
 	if r.Load <= 0 {
 		return
@@ -67,7 +68,8 @@ func (d *daemon) reloaded(r hub.Reloaded) {
 		what = "image swapped"
 	}
 	d.latency.add(r)
-	d.out.event("reloaded", fmt.Sprintf("build %d  saved → %s %.0f ms", r.Build, what, r.Load),
+	d.saves.report(r) // the terminal's line for the save, the dashboard
+	d.out.record("reloaded", fmt.Sprintf("build %d  saved → %s %.0f ms", r.Build, what, r.Load),
 		map[string]any{"build": r.Build, "load_ms": r.Load, "dom_content_loaded_ms": r.DOMContentLoaded,
 			"received_ms": r.Received, "css_swap": r.CSSSwap, "img_swap": r.ImgSwap})
 }

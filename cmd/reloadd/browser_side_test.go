@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func dialWS(addr, path, host, origin string) (*websocket.Conn, *http.Response, e
 	return websocket.DefaultDialer.Dial("ws://"+addr+path, h)
 }
 
-var routes = []string{"/", "/index.html", "/css/site.css", "/_reloadd/client.js", "/_reloadd/status", "/livereload.js"}
+var routes = []string{"/", "/index.html", "/css/site.css", "/_reloadd/client.js", "/_reloadd/status", "/_reloadd/", "/livereload.js"}
 
 func TestForeignHostIsRefused(t *testing.T) {
 	site := newSite(t)
@@ -64,7 +65,7 @@ func TestForeignHostIsRefused(t *testing.T) {
 				t.Errorf("Host %s GET %s: %s, want 403", host, path, resp.Status)
 			}
 		}
-		for _, path := range []string{"/_reloadd/ws", hub.LiveReloadPath} {
+		for _, path := range []string{"/_reloadd/ws", "/_reloadd/ws?dashboard=1", hub.LiveReloadPath} {
 			if c, resp, err := dialWS(d.addr, path, host, ""); err == nil {
 				c.Close()
 				t.Errorf("Host %s: WebSocket %s accepted", host, path)
@@ -191,17 +192,28 @@ func TestTimingReportIsPrintedAndCounted(t *testing.T) {
 	after := float64(time.Since(arrived).Milliseconds())
 	c.WriteJSON(hub.Reloaded{Type: hub.TypeReloaded, Build: build, Received: received,
 		DOMContentLoaded: received + after/2, Load: received + after})
-	testenv.Eventually(t, "the timing line", func() bool { return strings.Contains(d.out.String(), "saved → page loaded") })
+	// A local program is no browser: the save line does not wait for its
+	// report. The page's figure is in the save line when the report came
+	// before it, else on a line of its own.
+	pageShown := func(id int64) bool {
+		return regexp.MustCompile(fmt.Sprintf(`build %d  (\S+  .* · page [\d.]+ = [\d.]+ ms  \(1 client\)|page report: page [\d.]+ · total [\d.]+ ms)\n`, id)).MatchString(d.out.String())
+	}
+	testenv.Eventually(t, "the page's figure on the terminal", func() bool { return pageShown(build) })
+	if rec := saveOf(t, d, build); len(rec.Reports) != 1 || rec.Reports[0].Swap != "" || rec.Phases[len(rec.Phases)-1].Name != "page" {
+		t.Errorf("save %d = %+v, want the report's page phase", build, rec)
+	}
 
 	must(t, os.WriteFile(filepath.Join(site, "css", "site.css"), []byte("h1{}"), 0o644))
 	done = readType(t, c, "build_complete")
+	swapBuild := int64(done["build"].(float64))
 	// A swap measured without "received": the browser's clock since
 	// changed_at (here the same machine's), whole milliseconds.
 	swap := float64(time.Now().UnixMilli() - int64(done["changed_at"].(float64)))
-	c.WriteJSON(hub.Reloaded{Type: hub.TypeReloaded, Build: int64(done["build"].(float64)), Load: swap, CSSSwap: true})
-	testenv.Eventually(t, "the swap line", func() bool {
-		return strings.Contains(d.out.String(), fmt.Sprintf("saved → stylesheet swapped %.0f ms", swap))
-	})
+	c.WriteJSON(hub.Reloaded{Type: hub.TypeReloaded, Build: swapBuild, Load: swap, CSSSwap: true})
+	testenv.Eventually(t, "the swap's figure on the terminal", func() bool { return pageShown(swapBuild) })
+	if rec := saveOf(t, d, swapBuild); len(rec.Reports) != 1 || rec.Reports[0].Swap != "css" || rec.Reports[0].Phases[0].Name != "swap" {
+		t.Errorf("save %d = %+v, want a css swap", swapBuild, rec)
+	}
 
 	lat := d.status(t)["reload_latency"].(map[string]any)
 	page, swapped := lat["page_loaded"].(map[string]any), lat["swapped"].(map[string]any)

@@ -249,6 +249,7 @@ type daemon struct {
 
 	records buildRecords  // the last builds, for /_reloadd/status
 	latency reloadLatency // browsers' timing reports (browser.go)
+	saves   *saveLog      // where each save's time went (saves.go)
 
 	// index knows the served directory by content, with -build (decide.go);
 	// nil otherwise. Owned by the build loop.
@@ -295,6 +296,7 @@ func newDaemon(cfg *config, stdout io.Writer) (_ *daemon, err error) {
 
 	d.hub = d.newHub()
 	d.closers = append(d.closers, d.hub)
+	d.saves = newSaveLog(d.out, d.pushSave)
 
 	if d.served != "" && cfg.build != "" {
 		d.index = siteindex.New(d.served)
@@ -366,6 +368,9 @@ func (d *daemon) run(ctx context.Context) error {
 	u := url.URL{Scheme: "http", Host: displayHost(d.ln.Addr().String(), d.cfg.addr), Path: "/"}
 	d.out.event("listen", fmt.Sprintf("reloadd: serving %s at %s", d.what(), u.String()),
 		map[string]any{"url": u.String(), "epoch": d.epoch})
+	du := u
+	du.Path = dashboardPath
+	d.out.event("dashboard", "reloadd: dashboard at "+du.String(), map[string]any{"url": du.String()})
 	for _, nu := range networkURLs(d.cfg.addr, d.ln.Addr().String()) {
 		d.out.event("listen_network", "reloadd: on your network at "+nu, map[string]any{"url": nu})
 	}
@@ -415,6 +420,7 @@ func (d *daemon) run(ctx context.Context) error {
 		d.app.Close()
 	}
 	d.hub.Close()
+	d.saves.close() // after the hub: no report comes any more
 	// Let responses in flight finish briefly, then close the rest: browsers
 	// keep speculative connections open that never send a request, and
 	// Shutdown would wait 5 s for each of them.

@@ -181,9 +181,10 @@ func TestRestartedStartupBuildVerifiesItsChanges(t *testing.T) {
 	}
 }
 
-// TestNoBuildTimeWithoutBuildCommand: without -build nothing runs, so the
-// build line has no duration.
-func TestNoBuildTimeWithoutBuildCommand(t *testing.T) {
+// TestSaveLineWithoutClients: with no browser to wait for, the save line
+// is printed at once, its breakdown ending when build_complete was sent
+// (without -build the build phase is only the verification).
+func TestSaveLineWithoutClients(t *testing.T) {
 	site := newSite(t)
 	d := startDaemon(t, testenv.FreeAddr(t), site)
 	if !strings.Contains(d.out.String(), "(2 directories)") {
@@ -191,8 +192,8 @@ func TestNoBuildTimeWithoutBuildCommand(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(site, "index.html"), "<h1>two</h1>")
 	testenv.Eventually(t, "build 1", func() bool { return strings.Contains(d.out.String(), "build 1  ") })
-	if m := regexp.MustCompile(`build 1  \S*index\.html  0 clients`).FindString(d.out.String()); m == "" {
-		t.Errorf("want `build 1  index.html  0 clients`, got:\n%s", d.out)
+	if m := regexp.MustCompile(`build 1  \S*index\.html  settle [\d.]+ · build [\d.]+ · send [\d.]+ = [\d.]+ ms  \(0 clients\)\n`).FindString(d.out.String()); m == "" {
+		t.Errorf("want `build 1  index.html  settle S · build B · send X = T ms  (0 clients)`, got:\n%s", d.out)
 	}
 }
 

@@ -52,6 +52,14 @@ func (p *printer) event(kind, msg string, fields map[string]any) {
 	p.w.Write(append(b, '\n'))
 }
 
+// record prints an event with -log json only: the terminal says it another
+// way (a save line stands for build_complete and reloaded).
+func (p *printer) record(kind, msg string, fields map[string]any) {
+	if p.json {
+		p.event(kind, msg, fields)
+	}
+}
+
 // short shortens paths for the terminal: relative to the working directory
 // when below it, at most three names, then "+N more".
 func (p *printer) short(paths []string) string {

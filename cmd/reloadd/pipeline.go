@@ -33,6 +33,16 @@ type outcome struct {
 	output string
 	// plan is what browsers do after a success (decide.go).
 	plan plan
+	at   stamps // where the time went (saves.go)
+}
+
+// stamps are the instants of a build, for its save's breakdown.
+type stamps struct {
+	first  watcher.Event // the change seen first
+	handed time.Time     // the build loop took the batch
+	built  time.Time     // the -build command ended
+	ready  time.Time     // the -run app was restarted (and accepts connections)
+	sent   time.Time     // build_complete was queued to every client
 }
 
 // cancelled reports whether the build (or the wait for the app) was cut
@@ -57,6 +67,7 @@ func (d *daemon) buildLoop(ctx context.Context) {
 			}
 			b = batch
 		}
+		handed := time.Now()
 		if ctx.Err() != nil {
 			d.queue.Done() // shutting down: nothing more is built
 			continue
@@ -78,6 +89,7 @@ func (d *daemon) buildLoop(ctx context.Context) {
 		id++
 		start := time.Now()
 		o := d.build(ctx, id, b, events)
+		o.at.first, o.at.handed = firstChange(events), handed
 		var hint []fileTime
 		prev := d.echoes.last.id
 		if !o.cancelled() {
@@ -114,6 +126,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 	defer cancel()
 	defer stop()
 	o.res = d.runner.Build(bctx, o.paths)
+	o.at.built = time.Now()
 	d.buildOut.flush()
 	o.output = o.res.Output
 	if o.res.Err != nil && !errors.Is(o.res.Err, build.ErrCancelled) {
@@ -123,6 +136,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 	case o.res.OK && d.app != nil:
 		d.setAppState(serve.AppStarting, "")
 		o.app = d.restartApp(bctx)
+		o.at.ready = time.Now()
 		switch {
 		case o.app.cancelled:
 			o.res.OK, o.res.Err = false, build.ErrCancelled
@@ -152,6 +166,7 @@ func newOutcome(b debounce.Batch, events []watcher.Event) *outcome {
 // a build id only when there is something to tell.
 func (d *daemon) refresh(id *int64, b debounce.Batch, events []watcher.Event) {
 	o := newOutcome(b, events)
+	o.at.first, o.at.handed = firstChange(events), time.Now()
 	o.res.OK = true
 	o.plan = d.decide(o)
 	if o.plan.action == hub.ActionNone {

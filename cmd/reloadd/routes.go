@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
+	"github.com/reloadd/reloadd/dash"
 	"github.com/reloadd/reloadd/forward"
 	"github.com/reloadd/reloadd/hub"
 	"github.com/reloadd/reloadd/js"
@@ -25,8 +27,11 @@ func (d *daemon) routes() []route {
 		{"GET " + serve.ClientPath, js.Handler()},
 		// reloadd's WebSocket: build messages out, timing reports in.
 		{serve.WSPath, d.hub},
-		// What reloadd is doing, as JSON.
+		// What reloadd is doing, as JSON, and as a page (live over the
+		// WebSocket, as a dashboard client: /_reloadd/ws?dashboard=1).
 		{"GET " + serve.StatusPath, http.HandlerFunc(d.serveStatus)},
+		{"GET " + dashboardPath + "{$}", dash.Handler()},
+		{"GET " + strings.TrimSuffix(dashboardPath, "/"), http.RedirectHandler(dashboardPath, http.StatusFound)},
 		// Pages written for LiveReload: its protocol, and reloadd's client
 		// under the script name they load.
 		{hub.LiveReloadPath, d.hub.LiveReload()},
@@ -42,6 +47,9 @@ func (d *daemon) routes() []route {
 	// Everything else is the site: static files or the proxied app.
 	return append(rs, route{"/", d.site})
 }
+
+// dashboardPath is the dashboard's page.
+const dashboardPath = "/_reloadd/"
 
 // handler builds the mux from routes, behind the Host check.
 func (d *daemon) handler() http.Handler {
