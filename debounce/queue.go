@@ -64,7 +64,9 @@ func (p Policy) String() string {
 type Options struct {
 	// Settle is the quiet window; 0 means DefaultSettle, Immediate none.
 	// A batch whose every change is complete waits only CompleteSettle, or
-	// Settle if that is shorter, unless Fixed is set.
+	// Settle if that is shorter, unless Fixed is set; a batch with a file
+	// still open for writing (watcher.Writing, no close yet) waits for the
+	// close, MaxWait at most, unless Fixed is set.
 	Settle time.Duration
 	// Fixed makes every batch wait the whole Settle window, complete or
 	// not: what a user who sets -debounce asks for.
@@ -235,7 +237,12 @@ func (q *Queue) run() {
 		}
 		now := time.Now()
 		settle := max(q.opts.Settle, 0)
-		if q.early(st) {
+		switch {
+		case q.writing(st):
+			// A file is still being written: its close ends the wait
+			// (then CompleteSettle), MaxWait at the latest.
+			settle = q.opts.MaxWait
+		case q.early(st):
 			settle = min(settle, CompleteSettle)
 		}
 		deadline := st.last.Add(settle)
@@ -331,6 +338,10 @@ func (q *Queue) run() {
 // early reports whether pending may be handed out after CompleteSettle
 // rather than the whole window: every change in it is complete.
 func (q *Queue) early(st *state) bool { return !q.opts.Fixed && !st.noisy && st.pending.complete() }
+
+// writing reports whether pending must wait for a writer's close: a file in
+// it is open for writing (watcher.Writing) and the window is not Fixed.
+func (q *Queue) writing(st *state) bool { return !q.opts.Fixed && st.pending.writing > 0 }
 
 // add folds one incoming event into pending.
 func (st *state) add(ev watcher.Event) {

@@ -585,6 +585,7 @@ func TestCompleteSettle(t *testing.T) {
 		M    = watcher.Chmod
 		S    = watcher.Rescan
 		Done = watcher.Complete
+		Wr   = watcher.Write | watcher.Writing // IN_MODIFY: open for writing
 	)
 	type ev struct {
 		path string
@@ -657,6 +658,24 @@ func TestCompleteSettle(t *testing.T) {
 			[]watcher.Event{{Path: "/a", Op: W}}},
 		{"Immediate", Options{Settle: Immediate},
 			[]ev{{"/a", W, 0}}, 0,
+			[]watcher.Event{{Path: "/a", Op: W}}},
+		{"a slow writer's pauses, longer than the window, wait for its close", Options{},
+			[]ev{{"/big", Wr, 0}, {"/big", Wr, 30 * time.Millisecond}, {"/big", Wr, 45 * time.Millisecond}, {"/big", W | Done, 25 * time.Millisecond}},
+			CompleteSettle, []watcher.Event{{Path: "/big", Op: W}}},
+		{"a truncate's pause before the write waits for the close", Options{},
+			[]ev{{"/a", Wr, 0}, {"/a", Wr, 50 * time.Millisecond}, {"/a", W | Done, 0}},
+			CompleteSettle, []watcher.Event{{Path: "/a", Op: W}}},
+		{"open for writing and never closed: MaxWait", Options{},
+			[]ev{{"/log", Wr, 0}}, DefaultMaxWait,
+			[]watcher.Event{{Path: "/log", Op: W}}},
+		{"one file being written holds a complete one", Options{},
+			[]ev{{"/a", W | Done, 0}, {"/b", Wr, 0}, {"/b", W | Done, 200 * time.Millisecond}},
+			CompleteSettle, []watcher.Event{{Path: "/a", Op: W}, {Path: "/b", Op: W}}},
+		{"removed while being written: the window", Options{},
+			[]ev{{"/a", Wr, 0}, {"/a", R, 0}}, DefaultSettle,
+			[]watcher.Event{{Path: "/a", Op: R}}},
+		{"Fixed (-debounce set) does not wait for the close", Options{Fixed: true},
+			[]ev{{"/a", Wr, 0}}, DefaultSettle,
 			[]watcher.Event{{Path: "/a", Op: W}}},
 	}
 	for _, tc := range tests {
@@ -814,4 +833,37 @@ func TestCompleteSettleAsksQuiet(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestWritingHoldsTheBatch: while a file is open for writing (its last
+// event Writing, no close yet), a consumer waiting for batches gets none,
+// however long the writer pauses, until the close (or MaxWait): no build
+// sees a half-written file, and a slow writer's save is one batch.
+func TestWritingHoldsTheBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Options{})
+		h.send(watcher.Write|watcher.Writing, "/big") // truncated and opened
+		h.none(100 * time.Millisecond)                // ten windows: the writer pauses
+		h.send(watcher.Write|watcher.Writing, "/big") // the rest of the content
+		h.none(100 * time.Millisecond)
+		h.send(watcher.Write|watcher.Complete, "/big") // closed
+		start := time.Now()
+		b := h.next(time.Minute)
+		if d := time.Since(start); d != CompleteSettle {
+			t.Errorf("batch %v after the close, want %v", d, CompleteSettle)
+		}
+		if got := paths(b); !slices.Equal(got, []string{"/big"}) {
+			t.Errorf("batch %v", got)
+		}
+		h.q.Done()
+
+		// Never closed: MaxWait from its first event.
+		h.send(watcher.Write|watcher.Writing, "/log")
+		start = time.Now()
+		h.next(time.Minute)
+		if d := time.Since(start); d != DefaultMaxWait {
+			t.Errorf("an unclosed file's batch after %v, want MaxWait %v", d, DefaultMaxWait)
+		}
+		h.q.Done()
+	})
 }

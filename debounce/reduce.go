@@ -27,13 +27,17 @@ type changeSet struct {
 	m          map[string]change
 	first      time.Time // the earliest event's time; zero if none yet
 	incomplete int       // paths whose complete is false
+	writing    int       // paths whose writing is true
 }
 
 // change is one path's net effect so far.
 type change struct {
-	ev       watcher.Event // Op without Complete
+	ev       watcher.Event // Op without Complete and Writing
 	complete bool
 	removed  bool // a Remove was seen in this batch (not a Rename)
+	// writing: the path's last event said a writer has it open and is
+	// changing it (watcher.Writing), and no close has come since.
+	writing bool
 }
 
 // complete says whether a path is complete after an event: whether a
@@ -77,14 +81,15 @@ func (s *changeSet) add(ev watcher.Event) {
 		s.first = ev.Time
 	}
 	done := ev.Op.Has(watcher.Complete)
-	ev.Op &^= watcher.Complete
+	writing := ev.Op.Has(watcher.Writing) && !done
+	ev.Op &^= watcher.Complete | watcher.Writing
 	if ev.Op == 0 {
 		ev.Op = watcher.Write // a bare completion: the file was open for writing
 	}
 	removed := ev.Op.Has(watcher.Remove)
 	prev, seen := s.m[ev.Path]
 	if !seen {
-		c := change{ev: ev, removed: removed}
+		c := change{ev: ev, removed: removed, writing: writing}
 		c.complete = complete(c, ev.Op, done, true)
 		s.put(ev.Path, c, false)
 		return
@@ -98,16 +103,31 @@ func (s *changeSet) add(ev watcher.Event) {
 	c.ev.Op = op
 	c.removed = c.removed || removed
 	c.complete = complete(c, ev.Op, done, prev.complete)
+	switch {
+	case writing:
+		c.writing = true
+	case done || ev.Op.Has(watcher.Remove|watcher.Rename):
+		c.writing = false // closed, or gone: nothing more is being written
+	}
 	s.put(ev.Path, c, true)
 }
 
 // put sets path's change, keeping the count; seen says it was in the set.
 func (s *changeSet) put(path string, c change, seen bool) {
-	if seen && !s.m[path].complete {
-		s.incomplete--
+	if seen {
+		old := s.m[path]
+		if !old.complete {
+			s.incomplete--
+		}
+		if old.writing {
+			s.writing--
+		}
 	}
 	if !c.complete {
 		s.incomplete++
+	}
+	if c.writing {
+		s.writing++
 	}
 	s.m[path] = c
 }
@@ -117,6 +137,9 @@ func (s *changeSet) drop(path string) {
 	if c, ok := s.m[path]; ok {
 		if !c.complete {
 			s.incomplete--
+		}
+		if c.writing {
+			s.writing--
 		}
 		delete(s.m, path)
 	}
@@ -183,6 +206,7 @@ func (s *changeSet) then(o *changeSet) {
 			continue
 		}
 		c.complete = o.m[ev.Path].complete && !c.ev.Op.Has(watcher.Rescan)
+		c.writing = o.m[ev.Path].writing
 		s.put(ev.Path, c, true)
 	}
 	if s.first.IsZero() || (!o.first.IsZero() && o.first.Before(s.first)) {

@@ -36,6 +36,14 @@ const (
 	// every file in it is complete; backends that cannot tell never set
 	// it, and batches never carry it.
 	Complete
+	// Writing: Path is open for writing and its content is changing now
+	// (Linux: IN_MODIFY). The writer's close comes as Write|Complete. It
+	// comes with Write, and is a hint for the debounce, which holds a
+	// batch while a file in it is being written (up to its MaxWait), so
+	// that a slow writer's pauses never split a save and no build sees a
+	// half-written file. Backends that cannot tell never set it, and
+	// batches never carry it.
+	Writing
 )
 
 var opNames = []struct {
@@ -43,7 +51,7 @@ var opNames = []struct {
 	name string
 }{
 	{Create, "CREATE"}, {Write, "WRITE"}, {Remove, "REMOVE"},
-	{Rename, "RENAME"}, {Chmod, "CHMOD"}, {Rescan, "RESCAN"}, {Complete, "COMPLETE"},
+	{Rename, "RENAME"}, {Chmod, "CHMOD"}, {Rescan, "RESCAN"}, {Complete, "COMPLETE"}, {Writing, "WRITING"},
 }
 
 // Has reports whether o contains any operation in h.

@@ -297,19 +297,32 @@ func TestGitCheckout(t *testing.T) {
 }
 
 // TestChunkedWriteIsOneBuild writes a large file in place in chunks, with
-// pauses of a few milliseconds between them (longer than
-// debounce.CompleteSettle) and no close until the end, as a slow writer or
-// a program streaming its output does. That must be one build, and the
-// build must see the whole file: the settle may end early only once the
-// writer has closed it. The window is long (a pause of a few milliseconds
-// can stretch to hundreds on a loaded machine), which costs nothing: the
-// close ends it.
+// pauses between them and no close until the end, as a slow writer or a
+// program streaming its output does. That must be one build, and the build
+// must see the whole file: the settle ends only once the writer has closed
+// it. With a long window the pauses are a few milliseconds (longer than
+// debounce.CompleteSettle); with reloadd's default window (10 ms) they are
+// longer than the window itself, and the file being open for writing
+// (watcher.Writing) is what holds the batch until the close.
 func TestChunkedWriteIsOneBuild(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		settle time.Duration
+		pause  time.Duration
+	}{
+		{"pauses shorter than a long window", time.Second, 3 * time.Millisecond},
+		{"pauses longer than the default window", debounce.DefaultSettle, 30 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testChunkedWrite(t, tc.settle, tc.pause) })
+	}
+}
+
+func testChunkedWrite(t *testing.T, settle, pause time.Duration) {
 	root := t.TempDir()
 	file := filepath.Join(root, "big.bin")
 	watchertest.MakeTree(t, root, map[string]string{"big.bin": "old"})
 	w := start(t, root, watcher.Options{}).(*Watcher)
-	q := debounce.New(w.Events(), debounce.Options{Settle: time.Second, MaxWait: time.Minute, Quiet: w.Quiet})
+	q := debounce.New(w.Events(), debounce.Options{Settle: settle, MaxWait: time.Minute, Quiet: w.Quiet})
 	defer q.Close()
 	type build struct {
 		paths []string
@@ -340,7 +353,7 @@ func TestChunkedWriteIsOneBuild(t *testing.T) {
 		must(t, err)
 		for i := range chunks {
 			if i > 0 {
-				time.Sleep(3 * time.Millisecond) // the writer's pause: part of the scenario
+				time.Sleep(pause) // the writer's pause: part of the scenario
 			}
 			_, err := f.Write(want[i*chunk : (i+1)*chunk])
 			must(t, err)

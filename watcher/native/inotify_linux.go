@@ -195,7 +195,7 @@ func (in *inotify) read(evs []rawEvent) ([]rawEvent, error) {
 			ev.op |= watcher.Create | watcher.Complete
 		}
 		if mask&unix.IN_MODIFY != 0 {
-			ev.op |= watcher.Write
+			ev.op |= watcher.Write | watcher.Writing // the writer's close follows
 		}
 		if mask&unix.IN_CLOSE_WRITE != 0 {
 			ev.op |= watcher.Write | watcher.Complete
