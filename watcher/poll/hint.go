@@ -282,15 +282,22 @@ func (w *Watcher) poke() {
 	}
 }
 
+// taken is what the loop takes from requests at once.
+type taken struct {
+	hot       []string
+	hints     []hintReq
+	reconcile []reconcileReq
+	forwarded bool
+	overflow  bool
+}
+
 // take hands the queued requests to the loop.
-func (q *requests) take() (hot []string, hints []hintReq, rec []reconcileReq, forwarded, overflow bool) {
+func (q *requests) take() taken {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	hot, hints, rec = q.hot, q.hints, q.reconcile
-	q.hot, q.hints, q.reconcile = nil, nil, nil
-	overflow = q.overflow
-	q.overflow = false
-	return hot, hints, rec, q.forwarded, overflow
+	tk := taken{hot: q.hot, hints: q.hints, reconcile: q.reconcile, forwarded: q.forwarded, overflow: q.overflow}
+	q.hot, q.hints, q.reconcile, q.overflow = nil, nil, nil, false
+	return tk
 }
 
 // record counts the outcome of one settled hint.
@@ -545,8 +552,9 @@ func (s *sched) lookHintedFile(p *pendingHint, di int32, name string, final bool
 		return hintOutcome{}, false // a step on the way, or old bytes: wait for the hinted ones
 	}
 	// Record what was read, as judge would, and report it.
-	c := t.check(di, true, true)
-	judge(e, st, c, func() (uint64, bool, error) { return sum, hashed, nil })
+	old := *e
+	judge(e, st, t.check(di, true, true), func() (uint64, bool, error) { return sum, hashed, nil })
+	t.changedFrom(h.Path, &old)
 	t.emitAt(h.Path, watcher.Write, p.first)
 	t.changed = append(t.changed, fileRef{dir: di, gen: d.gen, name: name})
 	return hintOutcome{confirmed: arrived, reported: true}, true

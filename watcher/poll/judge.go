@@ -101,12 +101,14 @@ func (t *tree) checkFile(di int32, i int, h dirHandle, verify, fill bool) {
 	}
 	// The path is built only when it is needed: the cold sweep looks at
 	// every file, and almost all of them are unchanged.
+	old := *e
 	changed, err := judge(e, st, t.check(di, verify, fill), func() (uint64, bool, error) { return fsys.hash(join(d.path, name), st.mode) })
 	if err != nil {
 		t.fileFailed(di, err)
 		return
 	}
 	if changed {
+		t.changedFrom(join(d.path, name), &old)
 		t.emit(join(d.path, name), watcher.Write, inoKey{})
 		t.changed = append(t.changed, fileRef{dir: di, gen: d.gen, name: name})
 	}

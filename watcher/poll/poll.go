@@ -136,6 +136,7 @@ type Watcher struct {
 	req         requests
 	wake        chan struct{}
 	manifestReq chan manifestReq
+	verifyReq   chan *verifyReq
 }
 
 // New indexes the given directory trees and starts polling them. The index
@@ -161,6 +162,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 
 		wake:        make(chan struct{}, 1),
 		manifestReq: make(chan manifestReq),
+		verifyReq:   make(chan *verifyReq),
 	}
 	start := time.Now()
 	t.now = start
@@ -243,22 +245,6 @@ func (w *Watcher) WatchedDirs() int { return int(w.dirs.Load()) }
 // WatchedFiles returns the number of files (non-directories) in the index.
 func (w *Watcher) WatchedFiles() int { return int(w.files.Load()) }
 
-// Verify implements watcher.Verifier. The poller's events are verified
-// already (content hashes decide), so Verify does no I/O: it turns Rename
-// into Remove, the net effect for a build (the renamed file's new name is
-// reported as a Create of its own), and sorts the batch by path.
-func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
-	out := make([]watcher.Event, 0, len(batch))
-	for _, ev := range batch {
-		if ev.Op.Has(watcher.Rename) {
-			ev.Op = ev.Op&^watcher.Rename | watcher.Remove
-		}
-		out = append(out, ev)
-	}
-	slices.SortStableFunc(out, func(a, b watcher.Event) int { return strings.Compare(a.Path, b.Path) })
-	return out
-}
-
 // MarkHot makes the files (or directories) at paths hot, as if they had
 // just changed: they are checked every interval for the next HotWindow.
 // watcher/auto calls it for files whose inotify event arrived before their
@@ -309,6 +295,7 @@ func (w *Watcher) loop(s *sched) {
 		var now time.Time
 		ticked := false
 		var manifest *manifestReq
+		var verify *verifyReq
 		select {
 		case <-w.quit:
 			return
@@ -320,23 +307,28 @@ func (w *Watcher) loop(s *sched) {
 		case rq := <-w.manifestReq:
 			// Answered after what was queued before it has been looked at.
 			now, manifest = time.Now(), &rq
+		case verify = <-w.verifyReq:
+			now = time.Now()
 		}
-		hot, hints, rec, forwarded, overflow := w.req.take()
-		if overflow {
+		req := w.req.take()
+		if req.overflow {
 			w.report(ErrHintOverflow)
 		}
-		s.setForwarded(forwarded)
+		s.setForwarded(req.forwarded)
 		if e := s.tickEvery(); e != every {
 			every = e
 			tk.Reset(every)
 		}
-		for _, p := range hot {
+		if verify != nil {
+			verify.reply <- s.verify(verify.batch, now)
+		}
+		for _, p := range req.hot {
 			s.markHot(p, now)
 		}
-		for _, rq := range rec {
+		for _, rq := range req.reconcile {
 			s.reconcile(rq)
 		}
-		for _, h := range hints {
+		for _, h := range req.hints {
 			s.addHint(h.h, h.at)
 		}
 		if ticked {

@@ -216,13 +216,15 @@ func (t *tree) rescan(di int32, verify bool) {
 				keep(e, name)
 				continue
 			}
+			old := e
 			changed, err := judge(&e, st, c, func() (uint64, bool, error) { return fsys.hash(p, st.mode) })
 			if err != nil && isGone(err) {
-				t.vanish(di, &e, p, dev)
+				t.vanish(di, &old, p, dev)
 				listed = true
 				continue
 			}
 			if changed {
+				t.changedFrom(p, &old)
 				t.emit(p, watcher.Write, inoKey{})
 				t.changed = append(t.changed, fileRef{dir: di, gen: t.dirs[di].gen, name: name})
 			}
@@ -350,6 +352,7 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 		e.flags |= fRacy
 	}
 	t.nfiles++
+	t.changedFrom(p, nil)
 	t.emit(p, watcher.Create, inoKey{t.dirs[di].dev, st.ino, st.mtime})
 	if !t.quiet {
 		t.changed = append(t.changed, fileRef{dir: di, gen: t.dirs[di].gen, name: name})
@@ -382,6 +385,7 @@ func (t *tree) vanish(di int32, e *entry, path string, dev uint64) {
 	case e.isDir(): // a directory not descended into (a loop)
 	default:
 		t.nfiles--
+		t.changedFrom(path, e)
 		t.emit(path, watcher.Remove, inoKey{dev, e.ino, e.mtime})
 	}
 }

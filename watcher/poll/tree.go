@@ -134,6 +134,12 @@ type tree struct {
 	// changed: work paid for by the change, not by the sweep's budget.
 	rescanTime time.Duration
 
+	// reported holds, per path, the state Verify last returned for it, or
+	// for a path it never returned, the state before its first reported
+	// change (absent for a new file). Verify returns only what differs
+	// from it (verify.go).
+	reported map[string]verState
+
 	events  []watcher.Event
 	errs    []error
 	gone    map[inoKey]int // index in events of this pass's removals
