@@ -72,6 +72,51 @@ type MountStatus struct {
 	PolledFiles   int      `json:"polled_files"`
 	UnwatchedDirs []string `json:"unwatched_dirs"`
 	Switched      bool     `json:"switched,omitempty"`
+	// Poll is what the poller has learnt of a polled mount: whether a
+	// forced stat tells the truth there, and what looking costs.
+	Poll *PollStatus `json:"poll,omitempty"`
+}
+
+// PollStatus describes a polled mount's filesystem as its poller sees it
+// (poll.RootStats, in the status's units).
+type PollStatus struct {
+	// Stat is the verdict on a forced stat: "local" (the kernel keeps it),
+	// "unproven" (no evidence yet; the filesystem type suggests it tells
+	// the truth), "truthful" or "lies" (a change was read that it did not
+	// show); StatWhy says what the verdict rests on.
+	Stat    string `json:"stat"`
+	StatWhy string `json:"stat_why"`
+	// StatShowed and StatMissed count the content changes read whose
+	// forced stat had, or had not, moved with them; StatLagMaxMS is the
+	// longest such a stat took to catch up.
+	StatShowed   int64   `json:"stat_showed"`
+	StatMissed   int64   `json:"stat_missed"`
+	StatLagMaxMS float64 `json:"stat_lag_max_ms"`
+	// StatUS and ReadUS are the average wall time of one forced stat and
+	// one read of a file through the mount; the _cpu_ fields the
+	// poller's own CPU time for them (the rest is the server's).
+	StatUS    float64 `json:"stat_us"`
+	StatCPUUS float64 `json:"stat_cpu_us"`
+	ReadUS    float64 `json:"read_us"`
+	ReadCPUUS float64 `json:"read_cpu_us"`
+	// SweepMS is how long the last sweep of every file by stat took, and
+	// ReadSweepMS the last read of every file; SweepCPUPct the share of
+	// one core the sweeps may use.
+	SweepMS     float64 `json:"sweep_ms"`
+	ReadSweepMS float64 `json:"read_sweep_ms"`
+	SweepCPUPct float64 `json:"sweep_cpu_pct"`
+}
+
+// pollStatus converts a poller's view of a root for the status.
+func pollStatus(rs poll.RootStats) *PollStatus {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+	return &PollStatus{
+		Stat: string(rs.Stat), StatWhy: rs.StatWhy,
+		StatShowed: rs.StatShowed, StatMissed: rs.StatMissed, StatLagMaxMS: ms(rs.StatLagMax),
+		StatUS: us(rs.StatCost), StatCPUUS: us(rs.StatCPU), ReadUS: us(rs.ReadCost), ReadCPUUS: us(rs.ReadCPU),
+		SweepMS: ms(rs.SweepTime), ReadSweepMS: ms(rs.ReadSweepTime), SweepCPUPct: 100 * rs.SweepCPU,
+	}
 }
 
 // SwitchError reports that a hybrid mount was found deaf and is polled from
@@ -222,12 +267,19 @@ func (w *Watcher) pollOpts(f *watcher.Filter) poll.Options {
 	return poll.Options{Options: w.wopts(f), Interval: w.opts.PollInterval}
 }
 
+// mountPollOpts are pollOpts for polling mount m itself.
+func (w *Watcher) mountPollOpts(m *mount) poll.Options {
+	o := w.pollOpts(m.filter)
+	o.MountType = m.choice.FSType
+	return o
+}
+
 // start builds m's backends for its mode.
 func (w *Watcher) start(m *mount) error {
 	path := m.choice.Path
 	switch m.choice.Mode {
 	case Poll:
-		p, err := poll.New([]string{path}, w.pollOpts(m.filter))
+		p, err := poll.New([]string{path}, w.mountPollOpts(m))
 		if err != nil {
 			return fmt.Errorf("auto: %w", err)
 		}
@@ -536,7 +588,7 @@ func (w *Watcher) switchToPoll(m *mount) {
 	if done {
 		return
 	}
-	p, err := poll.New([]string{m.choice.Path}, w.pollOpts(m.filter))
+	p, err := poll.New([]string{m.choice.Path}, w.mountPollOpts(m))
 	if err != nil {
 		w.report(fmt.Errorf("auto: %s: cannot switch to polling: %w", m.choice.Path, err))
 		return
@@ -657,6 +709,9 @@ func (w *Watcher) Mounts() []MountStatus {
 			s.Dirs = m.poller.WatchedDirs()
 			s.Files = m.poller.WatchedFiles()
 			s.PolledFiles = s.Files
+			if st := m.poller.Stats(); len(st) > 0 {
+				s.Poll = pollStatus(st[0])
+			}
 		}
 		out = append(out, s)
 	}

@@ -77,17 +77,20 @@ func fromStatx(sx *unix.Statx_t) fstat {
 	}
 }
 
-// refreshSize makes the kernel ask the filesystem for the size of the
-// open file f before it is read. A FUSE filesystem's reads stop at the
-// size the kernel has cached: through sshfs a file that grew reads as its
-// new bytes cut to the old length until the attribute cache expires (and
-// a forced stat of the path does not help there, sshfs answers it from its
-// own cache; for an open file it asks the server). Without this the poller
-// hashed those cut bytes, reported a change, and reported the same save
-// again once the whole file showed: one save, two builds.
-func refreshSize(f *os.File) {
+// statOpen stats the open file f, making the kernel ask the filesystem,
+// before f is read. A FUSE filesystem's reads stop at the size the kernel
+// has cached: through sshfs a file that grew reads as its new bytes cut to
+// the old length until the attribute cache expires (and a forced stat of
+// the path does not help there, sshfs answers it from its own cache; for
+// an open file it asks the server). Without this the poller hashed those
+// cut bytes, reported a change, and reported the same save again once the
+// whole file showed: one save, two builds.
+func statOpen(f *os.File) (fstat, bool) {
 	var sx unix.Statx_t
-	unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_STATX_FORCE_SYNC, unix.STATX_SIZE, &sx)
+	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_STATX_FORCE_SYNC, statxMask, &sx); err != nil {
+		return fstat{}, false
+	}
+	return fromStatx(&sx), true
 }
 
 // linuxDir is a directory opened by its descriptor alone (no *os.File:

@@ -378,8 +378,8 @@ func (s *sched) serveHints(now time.Time) time.Time {
 		if o, done := s.lookHint(p, final); done {
 			o.looks = p.looks
 			delete(s.pending, p.h.Path)
-			if s.stats != nil {
-				s.stats.record(o, now.Sub(p.last))
+			if s.req != nil {
+				s.req.record(o, now.Sub(p.last))
 			}
 			continue
 		}
@@ -554,6 +554,7 @@ func (s *sched) lookHintedFile(p *pendingHint, di int32, name string, final bool
 	// Record what was read, as judge would, and report it.
 	old := *e
 	judge(e, st, t.check(di, true, true), func() (uint64, bool, error) { return sum, hashed, nil })
+	t.observed(di, name)
 	t.changedFrom(h.Path, &old)
 	t.emitAt(h.Path, watcher.Write, p.first)
 	t.changed = append(t.changed, fileRef{dir: di, gen: d.gen, name: name})
@@ -605,10 +606,10 @@ func (s *sched) reconcile(rq reconcileReq) {
 	hint := func(h Hint) {
 		h.Path = filepath.Clean(h.Path)
 		s.addHint(h, rq.at)
-		if s.stats != nil {
-			s.stats.mu.Lock()
-			s.stats.stats.Hints++
-			s.stats.mu.Unlock()
+		if s.req != nil {
+			s.req.mu.Lock()
+			s.req.stats.Hints++
+			s.req.mu.Unlock()
 		}
 	}
 	abs := func(rel string) string { return filepath.Join(rq.root, filepath.FromSlash(rel)) }
@@ -709,11 +710,6 @@ func (s *sched) setForwarded(on bool) {
 	if on {
 		clear(s.hot)
 		clear(s.hotDirs)
-		s.cold.period, s.cold.budget = max(s.opts.ColdPeriod, forwardPeriod), forwardBudget
-		s.dirs.period, s.dirs.budget = max(s.opts.DirPeriod, forwardPeriod), forwardBudget/2
-	} else {
-		s.cold.period, s.cold.budget = s.opts.ColdPeriod, s.opts.ColdBudget
-		s.dirs.period, s.dirs.budget = s.opts.DirPeriod, dirBudget
 	}
-	s.cold.credit, s.dirs.credit = 0, 0
+	s.setBudgets()
 }

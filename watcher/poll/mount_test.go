@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reloadd/reloadd/internal/testenv"
 	"github.com/reloadd/reloadd/watcher"
@@ -292,6 +293,45 @@ func TestSSHFSGrowingFileReportedOnce(t *testing.T) {
 	if n != saves {
 		t.Errorf("%d events for %d saves: %s", n, saves, r.summary())
 	}
+}
+
+// TestSSHFSChangeBeforeTheFirstReadIsNotLost: files the baseline had no
+// time to hash get their first hash later. Through sshfs a file changed
+// after the baseline still stats as it was until sshfs's cache expires, so
+// its first read took the new bytes for the baseline and lost the change
+// for good. The file as read (its stat through the open descriptor asks
+// the server) tells that it changed.
+func TestSSHFSChangeBeforeTheFirstReadIsNotLost(t *testing.T) {
+	base := t.TempDir()
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	must(t, os.Mkdir(mnt, 0o755))
+	newer := time.Now().Add(-time.Minute)
+	for i := range 5000 {
+		f := filepath.Join(src, "aa", fmt.Sprintf("f%04d.html", i))
+		mustWrite(t, f, fmt.Sprint("page ", i))
+		must(t, os.Chtimes(f, newer, newer))
+	}
+	// The oldest file: the baseline's second of hashing ends before it.
+	target := filepath.Join(src, "zz", "target.html")
+	mustWrite(t, target, "before")
+	oldest := time.Now().Add(-time.Hour)
+	must(t, os.Chtimes(target, oldest, oldest))
+	testenv.SSHFS(t, src, mnt)
+	o := fast()
+	o.ColdPeriod = time.Hour
+	o.MountType = "fuse.sshfs"
+	r := start(t, []string{mnt}, o)
+	mnTarget := filepath.Join(mnt, "zz", "target.html")
+	idx, err := r.w.Manifest(mnt)
+	must(t, err)
+	for _, e := range idx {
+		if e.Path == "zz/target.html" && e.HasHash {
+			t.Skip("the baseline hashed every file: nothing to test on this machine")
+		}
+	}
+	mustWrite(t, target, "after!") // same size; the mtime moves
+	r.w.MarkHot(mnTarget)          // read at once, while sshfs's stat is stale
+	r.waitOp(t, mnTarget, watcher.Write)
 }
 
 // TestSSHFSWithoutDirCache: mounted with -o dir_cache=no (what reloadd's

@@ -3,6 +3,7 @@ package poll
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -19,12 +20,11 @@ var (
 
 // Defaults for [Options]; the reasons are in the package's design notes.
 const (
-	DefaultInterval     = 100 * time.Millisecond
-	DefaultHotWindow    = time.Minute
-	DefaultDirPeriod    = 200 * time.Millisecond
-	DefaultColdPeriod   = 2 * time.Second
-	DefaultColdBudget   = 0.02
-	DefaultRemoteBudget = 0.10
+	DefaultInterval   = 100 * time.Millisecond
+	DefaultHotWindow  = time.Minute
+	DefaultDirPeriod  = 200 * time.Millisecond
+	DefaultColdPeriod = 2 * time.Second
+	DefaultColdBudget = 0.02
 )
 
 // Internal constants; the reasons are in the package's design notes.
@@ -54,8 +54,10 @@ const (
 	StatAuto StatPolicy = iota
 	// StatTrust compares stats and hashes only to confirm a change.
 	StatTrust
-	// StatDistrust verifies hot files by their content every interval and
-	// sweeps the rest by content too (see the design notes).
+	// StatDistrust treats every root as a share: hot files are verified by
+	// their content every interval, the rest swept by forced stat and read
+	// within budgets, and whether the stat tells the truth is learnt (see
+	// the design notes, "Shares").
 	StatDistrust
 )
 
@@ -73,10 +75,15 @@ type Options struct {
 	DirPeriod time.Duration
 	// ColdPeriod is the shortest time a sweep of all files takes.
 	ColdPeriod time.Duration
-	// ColdBudget is the fraction of one core the cold sweep may use. 0
-	// means DefaultColdBudget, or DefaultRemoteBudget if any root's stat is
-	// distrusted.
+	// ColdBudget is the fraction of one core the cold sweep may use: wall
+	// time on local disks, CPU time where a root is a share. 0 means
+	// DefaultColdBudget, or DefaultShareBudget if any root is a share.
 	ColdBudget float64
+	// MountType is the filesystem type of the roots' mount as
+	// /proc/self/mountinfo names it ("fuse.sshfs", "nfs4" ...), where the
+	// caller knows it (watcher/auto does): it chooses a share's starting
+	// verdict (sshfs: the stat lies). "" leaves it to the evidence.
+	MountType string
 	// HintWait is how long a hinted change may take to show through the
 	// mount (see [Watcher.Hint]). 0 means DefaultHintWait.
 	HintWait time.Duration
@@ -130,6 +137,10 @@ type Watcher struct {
 	hintLooks   atomic.Int64 // looks at hinted paths, for tests
 	hintPending atomic.Int64 // hints not settled yet, for tests
 	filled      atomic.Bool  // the fill pass is over, for benchmarks
+
+	statsMu sync.Mutex
+	stats   []RootStats // published by the loop every statsEvery
+	statsAt time.Time   // owned by the loop
 
 	// req holds what MarkHot, Hint, Reconcile and SetForwarded ask of the
 	// loop; wake (one slot) tells the loop to take it now.
@@ -187,12 +198,15 @@ func New(roots []string, opts Options) (*Watcher, error) {
 			t.close()
 			return nil, fmt.Errorf("poll: watch %s: %w", r, unwrapPath(err))
 		}
+		if sh := t.roots[len(t.roots)-1].share; sh != nil && (o.MountType == "fuse.sshfs" || o.MountType == "sshfs") {
+			*sh = *newShareState(true)
+		}
 		w.roots = append(w.roots, Root{Path: r, FSType: fstype, VerifyContent: !trusted})
 	}
 	if o.ColdBudget <= 0 {
 		o.ColdBudget = DefaultColdBudget
 		if anyRemote {
-			o.ColdBudget = DefaultRemoteBudget
+			o.ColdBudget = DefaultShareBudget
 		}
 	}
 	_, errs := t.take()
@@ -203,8 +217,9 @@ func New(roots []string, opts Options) (*Watcher, error) {
 	w.dirs.Store(int64(t.ndirs))
 	w.log.Debug("poll: baseline done", "roots", abs, "files", t.nfiles, "dirs", t.ndirs, "took", time.Since(start))
 	s := newSched(t, o)
-	s.stats = &w.req
+	s.req = &w.req
 	s.last = time.Now()
+	w.stats = s.rootStats()
 	go w.loop(s)
 	return w, nil
 }
@@ -238,6 +253,18 @@ func (w *Watcher) Errors() <-chan error { return w.errors }
 
 // Roots describes the watched roots.
 func (w *Watcher) Roots() []Root { return slices.Clone(w.roots) }
+
+// statsEvery is how often the loop publishes Stats: often enough for a
+// status page, rarely enough to cost nothing.
+const statsEvery = 500 * time.Millisecond
+
+// Stats describes, per root, what the poller has learnt about the stat
+// there and what looking costs. It is at most statsEvery old.
+func (w *Watcher) Stats() []RootStats {
+	w.statsMu.Lock()
+	defer w.statsMu.Unlock()
+	return slices.Clone(w.stats)
+}
 
 // WatchedDirs returns the number of directories in the index.
 func (w *Watcher) WatchedDirs() int { return int(w.dirs.Load()) }
@@ -282,6 +309,11 @@ func (w *Watcher) report(err error) {
 // forwardTick in forwarded mode), and is woken at once by hints and by
 // the backoff timer of hints whose content has not arrived yet.
 func (w *Watcher) loop(s *sched) {
+	if s.hasShare {
+		// The sweeps of shares count the CPU time of this thread.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	defer close(w.done)
 	defer s.t.close()
 	defer s.closeCold()
@@ -370,5 +402,12 @@ func (w *Watcher) flush(s *sched) bool {
 	w.hintLooks.Store(s.hintLooks)
 	w.hintPending.Store(int64(len(s.pending)))
 	w.filled.Store(s.filled)
+	if now := time.Now(); now.Sub(w.statsAt) >= statsEvery {
+		w.statsAt = now
+		st := s.rootStats()
+		w.statsMu.Lock()
+		w.stats = st
+		w.statsMu.Unlock()
+	}
 	return true
 }

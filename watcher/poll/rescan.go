@@ -223,6 +223,7 @@ func (t *tree) rescan(di int32, verify bool) {
 				listed = true
 				continue
 			}
+			t.observed(di, name)
 			if changed {
 				t.changedFrom(p, &old)
 				t.emit(p, watcher.Write, inoKey{})
@@ -336,7 +337,7 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 		t.rescan(ci, false) // reports the files in it
 		return e, true
 	}
-	if hashable(st.mode) && (!t.quiet || time.Now().Before(t.hashUntil)) {
+	if hashable(st.mode) && !t.quiet {
 		if sum, ok, err := t.fsOf(di).hash(p, st.mode); err == nil {
 			if ok {
 				e.hash = sum

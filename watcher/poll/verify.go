@@ -196,6 +196,7 @@ func (s *sched) lookAgain(path string) bool {
 	}
 	old := *e
 	changed, err := judge(e, st, t.check(di, true, true), func() (uint64, bool, error) { return fsys.hash(path, st.mode) })
+	t.observed(di, name)
 	if err != nil {
 		*e = old
 		if isGone(err) {
