@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,11 +73,32 @@ func (s *suite) fig7(ctx context.Context) {
 	if s.cfg.quick {
 		setups = []setup{{"bindfs", 1_000}, {"sshfs", 1_000}}
 	}
-	ls, lsErr := s.liveServer()
+	// RELOADD_BENCH_SHARES=bindfs:20000,sshfs:1000 picks the setups.
+	if env := os.Getenv("RELOADD_BENCH_SHARES"); env != "" {
+		setups = nil
+		for item := range strings.SplitSeq(env, ",") {
+			fs, n, _ := strings.Cut(item, ":")
+			files, err := strconv.Atoi(n)
+			if err != nil || (fs != "bindfs" && fs != "sshfs") {
+				s.fail(7, fmt.Errorf("RELOADD_BENCH_SHARES=%q: want fs:files,... (bindfs or sshfs)", env))
+				return
+			}
+			setups = append(setups, setup{fs, files})
+		}
+	}
+	// RELOADD_BENCH_SHARE_TOOLS=reloadd leaves live-server out.
+	only := os.Getenv("RELOADD_BENCH_SHARE_TOOLS")
+	ls, lsErr := "", error(nil)
+	if only == "" || strings.Contains(only, "live-server") {
+		ls, lsErr = s.liveServer()
+	}
 	for _, st := range setups {
 		tools := []string{"reloadd"}
 		if !s.cfg.quick && st.files <= 20_000 {
 			tools = append(tools, "live-server")
+		}
+		if only != "" {
+			tools = slices.DeleteFunc(tools, func(t string) bool { return !strings.Contains(only, t) })
 		}
 		for _, tool := range tools {
 			row := &shareRow{fs: st.fs, files: st.files, tool: tool}

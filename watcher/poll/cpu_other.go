@@ -4,5 +4,5 @@ package poll
 
 import "time"
 
-// threadCPU is not measured here: sweeps are bounded by wall time alone.
-func threadCPU() time.Duration { return 0 }
+// processCPU is not measured here: sweeps are bounded by wall time alone.
+func processCPU() time.Duration { return 0 }

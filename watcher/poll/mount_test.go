@@ -413,3 +413,66 @@ func runAsNobody(t *testing.T, name string) {
 		t.Fatalf("as nobody: %v\n%s", err, b)
 	}
 }
+
+// TestShareVerdict: the poller learns from what it reads whether a forced
+// stat tells the truth. Through bindfs it does (the kernel asks bindfs,
+// bindfs the backing file): after a few saves of a hot file the verdict is
+// truthful. Through sshfs it does not (sshfs answers from its own cache,
+// here shortened to 2 s): the verdict is lies, and the lag is measured
+// once the stat catches up.
+func TestShareVerdict(t *testing.T) {
+	saves := func(t *testing.T, r *recorder, src, mnt string) {
+		t.Helper()
+		for i := range evidenceMin + 1 {
+			mustWrite(t, src, fmt.Sprintf("<h1>save %d %s</h1>", i, strings.Repeat("x", i)))
+			testenv.Eventually(t, fmt.Sprintf("save %d", i), func() bool {
+				n := 0
+				for _, e := range r.events() {
+					if e.Path == mnt {
+						n++
+					}
+				}
+				return n > i
+			})
+		}
+	}
+	t.Run("bindfs", func(t *testing.T) {
+		m := deafMount(t)
+		mustWrite(t, filepath.Join(m.Src, "index.html"), "<h1>0</h1>")
+		r := start(t, []string{m.Dir}, fast())
+		if st := r.w.Stats()[0]; st.Stat != StatUnproven {
+			t.Errorf("verdict at the start = %q, want %q", st.Stat, StatUnproven)
+		}
+		saves(t, r, filepath.Join(m.Src, "index.html"), filepath.Join(m.Dir, "index.html"))
+		testenv.Eventually(t, "a truthful verdict", func() bool { return r.w.Stats()[0].Stat == StatTruthful })
+		if st := r.w.Stats()[0]; st.StatMissed != 0 || st.StatShowed < evidenceMin || st.StatCost <= 0 || st.SweepTime <= 0 {
+			t.Errorf("stats = %+v", st)
+		}
+	})
+	t.Run("sshfs", func(t *testing.T) {
+		// A file nobody touched lately, looked at while sshfs still
+		// answers its stat from the cache (reading a file refreshes that,
+		// so only a file not read lately shows the lie).
+		base := t.TempDir()
+		src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+		must(t, os.Mkdir(mnt, 0o755))
+		f := filepath.Join(src, "old.html")
+		mustWrite(t, f, "<h1>old</h1>")
+		old := time.Now().Add(-time.Hour)
+		must(t, os.Chtimes(f, old, old))
+		testenv.SSHFS(t, src, mnt, "cache_timeout=8")
+		o := fast()
+		o.ColdPeriod = time.Hour
+		r := start(t, []string{mnt}, o) // no MountType: the evidence alone decides
+		mustWrite(t, f, "<h1>new</h1>")
+		r.w.MarkHot(filepath.Join(mnt, "old.html"))
+		r.waitOp(t, filepath.Join(mnt, "old.html"), watcher.Write)
+		testenv.Eventually(t, "a lies verdict with a measured lag", func() bool {
+			st := r.w.Stats()[0]
+			return st.Stat == StatLies && st.StatMissed > 0 && st.StatLagMax > 0
+		})
+		if st := r.w.Stats()[0]; st.StatLagMax > 15*time.Second {
+			t.Errorf("lag %v with an 8 s cache", st.StatLagMax)
+		}
+	})
+}

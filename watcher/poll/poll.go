@@ -3,7 +3,6 @@ package poll
 import (
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -309,11 +308,6 @@ func (w *Watcher) report(err error) {
 // forwardTick in forwarded mode), and is woken at once by hints and by
 // the backoff timer of hints whose content has not arrived yet.
 func (w *Watcher) loop(s *sched) {
-	if s.hasShare {
-		// The sweeps of shares count the CPU time of this thread.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
 	defer close(w.done)
 	defer s.t.close()
 	defer s.closeCold()

@@ -11,14 +11,15 @@ import (
 // (budget × elapsed wall time). Work runs while both are positive; each
 // chunk's measured wall time is taken from the credit. When the budget
 // binds, the sweep simply takes longer than its period. With cpuBudget
-// set (sweeps of shares, which mostly wait for a server), the chunk's CPU
-// time is also taken from a CPU credit, and both must be positive.
+// set (sweeps of shares, which mostly wait for a server), the process's CPU
+// time during the chunk is also taken from a CPU credit, and both must be
+// positive.
 type pacer struct {
 	period    time.Duration
 	budget    float64 // fraction of one core (of wall time)
 	quota     float64 // units that may run now
 	credit    time.Duration
-	cpuBudget float64 // fraction of one core (CPU time of the loop's thread); 0: not counted
+	cpuBudget float64 // fraction of one core (the process's CPU time); 0: not counted
 	cpuCredit time.Duration
 }
 
@@ -104,7 +105,9 @@ type sched struct {
 	// the directories in order (those with the most recently modified
 	// files first, recomputed every pass) and the read sweep runs.
 	hasShare   bool
-	shareOnly  bool // every root is a share: no directory sweep
+	shareOnly  bool      // every root is a share: no directory sweep
+	boosted    bool      // within startWindow of the start: a bigger stat sweep budget
+	started    time.Time // when the loop started
 	unfilled   bool // a share file had no hash at the last read order
 	order      []int32
 	passStart  time.Time
@@ -144,6 +147,7 @@ func newSched(t *tree, o Options) *sched {
 			s.shareOnly = false
 		}
 	}
+	s.boosted, s.started = s.hasShare, t.now
 	s.setBudgets()
 	return s
 }
@@ -156,6 +160,9 @@ func (s *sched) setBudgets() {
 	s.cold = pacer{period: o.ColdPeriod, budget: o.ColdBudget}
 	if s.hasShare {
 		s.cold.budget, s.cold.cpuBudget = shareWall, o.ColdBudget
+		if s.boosted {
+			s.cold.cpuBudget *= startBoost
+		}
 	}
 	s.reads = pacer{period: o.ColdPeriod, budget: readWall}
 	if s.forwarded {
@@ -188,6 +195,11 @@ func (s *sched) tick(now time.Time) {
 		el = s.tickEvery() // after a stall (suspend, debugger) do not catch up
 	}
 	s.last = now
+
+	if s.boosted && now.Sub(s.started) > startWindow {
+		s.boosted = false
+		s.setBudgets()
+	}
 
 	// Roots that went away: retry.
 	for ri := range t.roots {

@@ -9,10 +9,15 @@ import (
 // (FUSE, NFS, SMB, 9p, VirtioFS, vboxsf ...). See the design notes in
 // doc.go ("Shares") for the reasoning and the constants' reasons.
 const (
-	// DefaultShareBudget is the share of one core (CPU time of the loop's
-	// thread) the stat sweep of shares may use; Options.ColdBudget
-	// overrides it.
+	// DefaultShareBudget is the share of one core (the process's CPU
+	// time) the stat sweep of shares may use; Options.ColdBudget overrides
+	// it.
 	DefaultShareBudget = 0.07
+	// startBoost multiplies the stat sweep's budget for startWindow after
+	// the start: the first saves come then, and the read sweep is still
+	// filling in hashes (a one-time cost, like the fill pass's).
+	startBoost  = 2.0
+	startWindow = 30 * time.Second
 	// shareWall bounds the share of wall time the stat sweep may keep the
 	// loop busy (mostly waiting for the server): the rest is for hot
 	// files, hints and the other sweeps.
@@ -202,7 +207,7 @@ type RootStats struct {
 	StatLagMax             time.Duration
 	// StatCost and ReadCost are the average wall time of one forced stat
 	// and of one read of a file (open, read, hash, close), and StatCPU
-	// and ReadCPU the loop's CPU time for them.
+	// and ReadCPU the process's CPU time for them.
 	StatCost, StatCPU time.Duration
 	ReadCost, ReadCPU time.Duration
 	// SweepTime is how long the last sweep of every file by stat took;
@@ -452,9 +457,9 @@ func (s *sched) sweepRead(el time.Duration) {
 		if !ok {
 			continue
 		}
-		w0, c0 := time.Now(), threadCPU()
+		w0, c0 := time.Now(), processCPU()
 		t.checkFile(ref.dir, i, nil, true, true)
-		w, c := time.Since(w0), threadCPU()-c0
+		w, c := time.Since(w0), processCPU()-c0
 		s.reads.charge(w, c)
 		if sh := t.share(ref.dir); sh != nil {
 			sh.read.add(w, c, 1)
@@ -465,7 +470,7 @@ func (s *sched) sweepRead(el time.Duration) {
 // sweepColdShares is the cold sweep of a poller with shares: directory by
 // directory, in order of recency (the order is recomputed every pass), a
 // share's directory listed and every entry stat'ed (sweepShareDir), a
-// local one's entries stat'ed. The pacer counts the loop's CPU time as
+// local one's entries stat'ed. The pacer counts the process's CPU time as
 // well as wall time: a look at a share mostly waits for the server.
 func (s *sched) sweepColdShares(el time.Duration) {
 	t := s.t
@@ -489,16 +494,16 @@ func (s *sched) sweepColdShares(el time.Duration) {
 		if !t.live(di) {
 			continue
 		}
-		w0, c0 := time.Now(), threadCPU()
+		w0, c0 := time.Now(), processCPU()
 		var n int
 		if sh := t.share(di); sh != nil {
 			n = s.sweepShareDir(di)
-			w, c := time.Since(w0), threadCPU()-c0
+			w, c := time.Since(w0), processCPU()-c0
 			sh.stat.add(w, c, n)
 			s.cold.charge(w, c)
 		} else {
 			n = s.sweepLocalDir(di)
-			s.cold.charge(time.Since(w0), threadCPU()-c0)
+			s.cold.charge(time.Since(w0), processCPU()-c0)
 		}
 		s.cold.quota -= float64(n)
 	}
