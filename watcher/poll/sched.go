@@ -108,7 +108,7 @@ type sched struct {
 	shareOnly  bool      // every root is a share: no directory sweep
 	boosted    bool      // within startWindow of the start: a bigger stat sweep budget
 	started    time.Time // when the loop started
-	unfilled   bool // a share file had no hash at the last read order
+	unfilled   bool      // a share file had no hash at the last read order
 	order      []int32
 	passStart  time.Time
 	reads      pacer
