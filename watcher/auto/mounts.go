@@ -110,10 +110,7 @@ var remoteTypes = map[string]string{
 // hybrid mode.
 func Classify(fstype string, magic int64) (Mode, string) {
 	if fstype == "fuse.sshfs" || fstype == "sshfs" {
-		// sshfs keeps its own cache of directory listings: the poller
-		// cannot see a file created on the server until it expires.
-		return Poll, "FUSE filesystem (sshfs): edits made on the server produce no inotify events; " +
-			"new files show when sshfs's directory cache expires (20 s) unless mounted with -o dir_cache=no"
+		return Poll, sshfsReason(nil, false)
 	}
 	if why, ok := remoteTypes[fstype]; ok {
 		return Poll, why + ": edits made on the other side produce no inotify events"
@@ -131,6 +128,24 @@ func Classify(fstype string, magic int64) (Mode, string) {
 		return Hybrid, "overlay filesystem: native events, verified by a slow sweep in case the layers change underneath"
 	}
 	return Hybrid, fmt.Sprintf("filesystem type %q not known to be local: native events, verified by a slow sweep", fstype)
+}
+
+// sshfsReason explains the choice for an sshfs mount. sshfs keeps its own
+// caches: of attributes (a stat shows a change when its entry expires, 20 s
+// by default) and of directory listings (a new file shows when the listing
+// expires, unless mounted with -o dir_cache=no). opts are the mount's sshfs
+// options when its process could be seen (found), so the hint about
+// dir_cache is given only where it applies.
+func sshfsReason(opts map[string]string, found bool) string {
+	why := "FUSE filesystem (sshfs): edits made on the server produce no inotify events; sshfs's own cache delays a stat (20 s)"
+	listing := opts["dir_cache"] == "no" || opts["cache"] == "no"
+	switch {
+	case found && listing:
+		return why + "; new files show at once (mounted with dir_cache=no)"
+	case found:
+		return why + "; new files show when its directory cache expires (20 s): mount with -o dir_cache=no to see them at once"
+	}
+	return why + "; new files may show only when its directory cache expires (20 s), unless it was mounted with -o dir_cache=no (its sshfs process is not visible here)"
 }
 
 // Choice is the watch mode chosen for one mount within a watched tree.
@@ -174,6 +189,9 @@ func Plan(roots []string, mounts []Mount, statfs func(path string) (int64, error
 			fstype = "unknown"
 		}
 		mode, why := Classify(fstype, magic)
+		if fstype == "fuse.sshfs" || fstype == "sshfs" {
+			why = sshfsReason(sshfsOptions(m.Point))
+		}
 		out = append(out, Choice{Path: path, FSType: fstype, Mode: mode, Reason: why})
 	}
 	for _, root := range roots {
