@@ -712,6 +712,7 @@ func (w *Watcher) Mounts() []MountStatus {
 			if st := m.poller.Stats(); len(st) > 0 {
 				s.Poll = pollStatus(st[0])
 			}
+			s.UnwatchedDirs = append(s.UnwatchedDirs, m.poller.Unwatched()...)
 		}
 		out = append(out, s)
 	}

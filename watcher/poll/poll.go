@@ -137,9 +137,10 @@ type Watcher struct {
 	hintPending atomic.Int64 // hints not settled yet, for tests
 	filled      atomic.Bool  // the fill pass is over, for benchmarks
 
-	statsMu sync.Mutex
-	stats   []RootStats // published by the loop every statsEvery
-	statsAt time.Time   // owned by the loop
+	statsMu   sync.Mutex
+	stats     []RootStats // published by the loop every statsEvery
+	unwatched []string    // published with stats
+	statsAt   time.Time   // owned by the loop
 
 	// req holds what MarkHot, Hint, Reconcile and SetForwarded ask of the
 	// loop; wake (one slot) tells the loop to take it now.
@@ -218,7 +219,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 	s := newSched(t, o)
 	s.req = &w.req
 	s.last = time.Now()
-	w.stats = s.rootStats()
+	w.stats, w.unwatched = s.rootStats(), t.unwatchedList()
 	go w.loop(s)
 	return w, nil
 }
@@ -249,6 +250,14 @@ func (w *Watcher) Events() <-chan watcher.Event { return w.events }
 // Errors implements watcher.Watcher. It delivers *[UnreachableError] for
 // roots that went away, and one report per unreadable directory.
 func (w *Watcher) Errors() <-chan error { return w.errors }
+
+// Unwatched returns the directories the poller does not watch, sorted:
+// those whose path is longer than PATH_MAX (nothing can open them by it).
+func (w *Watcher) Unwatched() []string {
+	w.statsMu.Lock()
+	defer w.statsMu.Unlock()
+	return slices.Clone(w.unwatched)
+}
 
 // Roots describes the watched roots.
 func (w *Watcher) Roots() []Root { return slices.Clone(w.roots) }
@@ -398,9 +407,9 @@ func (w *Watcher) flush(s *sched) bool {
 	w.filled.Store(s.filled)
 	if now := time.Now(); now.Sub(w.statsAt) >= statsEvery {
 		w.statsAt = now
-		st := s.rootStats()
+		st, un := s.rootStats(), s.t.unwatchedList()
 		w.statsMu.Lock()
-		w.stats = st
+		w.stats, w.unwatched = st, un
 		w.statsMu.Unlock()
 	}
 	return true

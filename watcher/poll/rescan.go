@@ -332,12 +332,18 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 			t.report(fmt.Errorf("poll: %s is %s again (a directory loop); not descending", p, t.dirs[a].path))
 			return e, true
 		}
+		if len(p) >= pathMax {
+			t.tooLong(di, p)
+			return e, true
+		}
 		ci := t.newDir(p, di, t.dirs[di].root, st)
 		e.child = ci
 		t.rescan(ci, false) // reports the files in it
 		return e, true
 	}
-	if hashable(st.mode) && !t.quiet {
+	if len(p) >= pathMax {
+		e.flags |= fBig // no path to read it by: its stat decides
+	} else if hashable(st.mode) && !t.quiet {
 		if sum, ok, err := t.fsOf(di).hash(p, st.mode); err == nil {
 			if ok {
 				e.hash = sum
@@ -383,7 +389,8 @@ func (t *tree) vanish(di int32, e *entry, path string, dev uint64) {
 	case e.flags&fIgnored != 0:
 	case e.child >= 0:
 		t.removeDir(e.child)
-	case e.isDir(): // a directory not descended into (a loop)
+	case e.isDir(): // a directory not descended into (a loop, a path too long)
+		delete(t.unwatched, path)
 	default:
 		t.nfiles--
 		t.changedFrom(path, e)

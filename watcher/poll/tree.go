@@ -7,6 +7,7 @@ package poll
 
 import (
 	"cmp"
+	"fmt"
 	"errors"
 	"io/fs"
 	"path/filepath"
@@ -137,6 +138,12 @@ type tree struct {
 	// rescanTime is the time checkDir spent rescanning directories that
 	// changed: work paid for by the change, not by the sweep's budget.
 	rescanTime time.Duration
+
+	// unwatched are the directories not watched because their path is
+	// longer than the system's PATH_MAX; tooLongSaid records that a root's
+	// first one was reported.
+	unwatched   map[string]struct{}
+	tooLongSaid map[int32]bool
 
 	// reported holds, per path, the state Verify last returned for it, or
 	// for a path it never returned, the state before its first reported
@@ -282,6 +289,35 @@ func (t *tree) lookup(path string) (di int32, name string, ok bool) {
 	return di, "", true
 }
 
+// pathMax is the system's limit on a path, NUL included (PATH_MAX on
+// Linux): a longer path cannot be opened, stat'ed or read by its name.
+const pathMax = 4096
+
+// tooLong records directory p (in directory di) as not watched because its
+// path is too long to open. The first one of a root is reported, briefly;
+// the rest are only listed (Watcher.Unwatched): a tree that deep has many,
+// and each report would carry a path of more than 4 KiB.
+func (t *tree) tooLong(di int32, p string) {
+	if t.unwatched == nil {
+		t.unwatched = make(map[string]struct{})
+		t.tooLongSaid = make(map[int32]bool)
+	}
+	t.unwatched[p] = struct{}{}
+	if r := t.dirs[di].root; !t.tooLongSaid[r] {
+		t.tooLongSaid[r] = true
+		t.report(fmt.Errorf("poll: %s has directories whose path is longer than PATH_MAX (%d bytes), e.g. %s; they are not watched (the status lists them)",
+			t.roots[r].path, pathMax, elide(p)))
+	}
+}
+
+// elide shortens a long path for a message: its start and its end.
+func elide(p string) string {
+	if len(p) <= 160 {
+		return p
+	}
+	return p[:100] + "…" + p[len(p)-50:]
+}
+
 // inside reports whether path is root or lies below it.
 func inside(root, path string) bool {
 	return path == root || strings.HasPrefix(path, root+string(filepath.Separator)) || root == string(filepath.Separator)
@@ -406,3 +442,13 @@ func (t *tree) rescanDirty() {
 }
 
 func entrySize() uintptr { return unsafe.Sizeof(entry{}) }
+
+// unwatchedList returns the unwatched directories, sorted.
+func (t *tree) unwatchedList() []string {
+	out := make([]string, 0, len(t.unwatched))
+	for p := range t.unwatched {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
