@@ -7,8 +7,8 @@ package poll
 
 import (
 	"cmp"
-	"fmt"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
