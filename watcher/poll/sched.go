@@ -159,6 +159,7 @@ func (s *sched) setBudgets() {
 	s.dirs = pacer{period: o.DirPeriod, budget: dirBudget}
 	s.cold = pacer{period: o.ColdPeriod, budget: o.ColdBudget}
 	if s.hasShare {
+		s.cold.period = min(o.ColdPeriod, sharePeriod)
 		s.cold.budget, s.cold.cpuBudget = shareWall, o.ColdBudget
 		if s.boosted {
 			s.cold.cpuBudget *= startBoost

@@ -13,6 +13,11 @@ const (
 	// time) the stat sweep of shares may use; Options.ColdBudget overrides
 	// it.
 	DefaultShareBudget = 0.07
+	// sharePeriod is the shortest time a stat sweep of shares takes (the
+	// local sweep's is Options.ColdPeriod, 2 s): on a small share the CPU
+	// budget does not bind, and a sweep a second keeps the first save of
+	// any file within about a second.
+	sharePeriod = time.Second
 	// startBoost multiplies the stat sweep's budget for startWindow after
 	// the start: the first saves come then, and the read sweep is still
 	// filling in hashes (a one-time cost, like the fill pass's).
