@@ -105,6 +105,28 @@ type PollStatus struct {
 	SweepMS     float64 `json:"sweep_ms"`
 	ReadSweepMS float64 `json:"read_sweep_ms"`
 	SweepCPUPct float64 `json:"sweep_cpu_pct"`
+	// Files and FilesComplete are ProbeMount's: the files it counted, and
+	// whether that is all of them; SweepMS is then its estimate.
+	Files         int  `json:"files,omitempty"`
+	FilesComplete bool `json:"files_complete,omitempty"`
+}
+
+// ProbeMount looks at a polled mount the way its poller would, for a
+// short while, without watching it: the verdict the poller would start
+// from, what a forced stat and a read cost there, and how long a sweep of
+// every file would take (reloadd -check). It returns nil for a mount that
+// is not polled.
+func ProbeMount(c Choice) (*PollStatus, error) {
+	if c.Mode != Poll {
+		return nil, nil
+	}
+	rs, err := poll.Probe(c.Path, poll.Options{MountType: c.FSType}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("auto: %w", err)
+	}
+	ps := pollStatus(rs)
+	ps.Files, ps.FilesComplete = rs.ProbedFiles, rs.ProbeComplete
+	return ps, nil
 }
 
 // pollStatus converts a poller's view of a root for the status.

@@ -77,7 +77,7 @@ var remoteTypes = map[string]string{
 	"smbfs":     "network filesystem (SMB)",
 	"9p":        "9p share (WSL2 drvfs or a VM host folder)",
 	"vboxsf":    "VirtualBox shared folder",
-	"virtiofs":  "virtiofs share from the VM host",
+	"virtiofs":  "virtiofs share from the VM host (Lima and Colima deliver no inotify events for host edits, Docker Desktop only creates and modifies): polled; a forced stat asks the host",
 	"fuseblk":   "FUSE filesystem",
 	"fuse":      "FUSE filesystem",
 	"fakeowner": "Docker Desktop host share",

@@ -175,9 +175,9 @@ func (d *linuxDir) close() {
 
 // Pins. Every directory on a local disk filesystem is held open with an
 // O_PATH descriptor (which reads nothing and needs no permission), so the
-// directory sweep stats it by descriptor: ~0.55 µs on this VM instead of
-// ~1.5–2.5 µs for a path walk, and the cold sweep looks up names relative
-// to it without opening anything. The pins of all pollers in the process
+// directory sweep stats it by descriptor, a fraction of the cost of a path
+// walk (bench/README.md has the figures), and the cold sweep looks up names
+// relative to it without opening anything. The pins of all pollers in the process
 // share a cap, a quarter of the descriptor limit and at most [maxPins]:
 // directories beyond it are stat'ed by path, as elsewhere.
 var (

@@ -476,3 +476,26 @@ func TestShareVerdict(t *testing.T) {
 		}
 	})
 }
+
+// TestProbe: -check's look at a tree, without watching it: a bindfs mount
+// is a share whose forced stat is unproven, with measured costs and a
+// sweep estimate; a local directory is local.
+func TestProbe(t *testing.T) {
+	m := deafMount(t)
+	for i := range 50 {
+		mustWrite(t, filepath.Join(m.Src, fmt.Sprintf("d%d/f%d.html", i%5, i)), "x")
+	}
+	rs, err := Probe(m.Dir, Options{}, 0)
+	must(t, err)
+	if rs.Stat != StatUnproven || rs.ProbedFiles != 50 || !rs.ProbeComplete || rs.StatCost <= 0 || rs.ReadCost <= 0 || rs.SweepTime < sharePeriod {
+		t.Errorf("bindfs probe = %+v", rs)
+	}
+	rs, err = Probe(m.Src, Options{}, 0)
+	must(t, err)
+	if rs.Stat != StatLocal || rs.ProbedFiles != 50 {
+		t.Errorf("local probe = %+v", rs)
+	}
+	if _, err := Probe(filepath.Join(m.Src, "missing"), Options{}, 0); err == nil {
+		t.Error("probe of a missing directory succeeded")
+	}
+}

@@ -220,6 +220,11 @@ type RootStats struct {
 	SweepTime, ReadSweepTime time.Duration
 	// SweepCPU is the share of one core the sweeps of this root may use.
 	SweepCPU float64
+	// ProbedFiles is, from Probe, how many files it counted, and
+	// ProbeComplete whether that is all of them (it looks for a limited
+	// time); SweepTime is then its estimate. Zero from Stats.
+	ProbedFiles   int
+	ProbeComplete bool
 }
 
 // rootStats describes the roots, for Stats.
