@@ -151,11 +151,14 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 		fusePID = m.pid()
 	}
 	// A save through sshfs shows after its 20 s attribute cache at worst;
-	// the limits leave room for a loaded machine.
-	limit := 30 * time.Second
+	// a large tree's sweep takes longer (reloadd sizes it to a CPU budget).
+	// The limits leave room for a loaded machine: a save unseen within
+	// them counts as missed.
+	per20k := time.Duration(max(nfiles/20_000, 1))
+	limit := 30 * time.Second * per20k
 	trials := s.cfg.trials
 	if fs == "sshfs" {
-		limit, trials = 90*time.Second, max(s.cfg.trials/3, 2)
+		limit, trials = 60*time.Second+30*time.Second*per20k, max(s.cfg.trials/3, 2)
 	}
 
 	var c shareClient

@@ -135,7 +135,10 @@ type Watcher struct {
 	dirSweeps   atomic.Int64 // completed directory sweeps, for tests
 	hintLooks   atomic.Int64 // looks at hinted paths, for tests
 	hintPending atomic.Int64 // hints not settled yet, for tests
-	filled      atomic.Bool  // the fill pass is over, for benchmarks
+	// verifyWaiting counts Verify calls waiting for the loop to take them:
+	// the sweeps yield to them.
+	verifyWaiting atomic.Int32
+	filled        atomic.Bool // the fill pass is over, for benchmarks
 
 	statsMu   sync.Mutex
 	stats     []RootStats // published by the loop every statsEvery
@@ -218,6 +221,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 	w.log.Debug("poll: baseline done", "roots", abs, "files", t.nfiles, "dirs", t.ndirs, "took", time.Since(start))
 	s := newSched(t, o)
 	s.req = &w.req
+	s.yield = func() bool { return w.verifyWaiting.Load() > 0 || len(w.wake) > 0 }
 	s.last = time.Now()
 	w.stats, w.unwatched = s.rootStats(), t.unwatchedList()
 	go w.loop(s)
@@ -367,7 +371,11 @@ func (w *Watcher) loop(s *sched) {
 			s.addHint(h.h, h.at)
 		}
 		if ticked {
-			s.tick(now)
+			s.tickHot(now)
+			if !w.flush(s) { // a hot save does not wait for the sweeps
+				return
+			}
+			s.tickSweeps()
 		}
 		if next := s.serveHints(now); !next.IsZero() {
 			hintTimer.Reset(max(next.Sub(time.Now()), 0))

@@ -76,6 +76,12 @@ type sched struct {
 	hotFor   time.Duration
 	maxHot   int
 	last     time.Time
+	el       time.Duration // the elapsed time the current tick's sweeps refill for
+
+	// yield, if set, reports that someone waits for the loop (a Verify, a
+	// hint): the sweeps stop at their next directory (or chunk) and keep
+	// their credit for the next tick.
+	yield func() bool
 
 	// Hints (hint.go): pending by path, and where outcomes are counted
 	// (nil in tests that drive the scheduler alone).
@@ -189,13 +195,21 @@ func (s *sched) tickEvery() time.Duration {
 
 // tick runs one round at time now.
 func (s *sched) tick(now time.Time) {
+	s.tickHot(now)
+	s.tickSweeps()
+}
+
+// tickHot is the first part of a tick: roots that went away, hot
+// directories and hot files. The loop delivers what it found before the
+// sweeps run, so a hot save does not wait for them.
+func (s *sched) tickHot(now time.Time) {
 	t := s.t
 	t.now = now
 	el := now.Sub(s.last)
 	if s.last.IsZero() || el <= 0 || el > max(time.Second, 2*s.tickEvery()) {
 		el = s.tickEvery() // after a stall (suspend, debugger) do not catch up
 	}
-	s.last = now
+	s.last, s.el = now, el
 
 	if s.boosted && now.Sub(s.started) > startWindow {
 		s.boosted = false
@@ -247,7 +261,12 @@ func (s *sched) tick(now time.Time) {
 		t.checkFile(ref.dir, i, nil, verify, true)
 	}
 	t.rescanDirty()
+}
 
+// tickSweeps is the rest of a tick: the paced sweeps, and what changed
+// made hot.
+func (s *sched) tickSweeps() {
+	t, el, now := s.t, s.el, s.t.now
 	s.sweepDirs(el)
 	if s.hasShare {
 		s.sweepColdShares(el)
@@ -359,6 +378,9 @@ func (s *sched) sweepDirs(el time.Duration) {
 	s.dirs.refill(t.ndirs, el)
 	skipped := 0
 	for s.dirs.ok() && skipped <= len(t.dirs) {
+		if s.yield != nil && s.yield() {
+			return
+		}
 		t0, r0 := time.Now(), t.rescanTime
 		for n := 0; n < chunk && s.dirs.quota >= 1 && skipped <= len(t.dirs); {
 			if int(s.ddi) >= len(t.dirs) {
@@ -393,6 +415,9 @@ func (s *sched) sweepCold(el time.Duration) {
 	defer s.closeCold()
 	skipped := 0
 	for s.cold.ok() && skipped <= len(t.dirs) {
+		if s.yield != nil && s.yield() {
+			return
+		}
 		t0 := time.Now()
 		for n := 0; n < chunk && s.cold.quota >= 1 && skipped <= len(t.dirs); {
 			if int(s.cdi) >= len(t.dirs) {
@@ -460,6 +485,9 @@ func (s *sched) sweepFill(el time.Duration) {
 	s.fill.credit = min(s.fill.credit+time.Duration(s.fill.budget*float64(el)), time.Duration(s.fill.budget*float64(creditCap)))
 	steps := 0
 	for s.fill.credit > 0 && steps <= len(t.dirs)+t.nfiles {
+		if s.yield != nil && s.yield() {
+			return
+		}
 		t0 := time.Now()
 		for n := 0; n < chunk; steps++ {
 			if int(s.fdi) >= len(t.dirs) {

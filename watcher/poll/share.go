@@ -448,6 +448,9 @@ func (s *sched) sweepRead(el time.Duration) {
 	s.reads.cpuBudget = budget
 	s.reads.refill(len(s.readRefs), el)
 	for s.reads.ok() && s.rfull < len(s.readRefs) {
+		if s.yield != nil && s.yield() {
+			return
+		}
 		var ref fileRef
 		if s.rhead < min(readHead, len(s.readRefs)) {
 			ref = s.readRefs[s.rhead]
@@ -487,6 +490,9 @@ func (s *sched) sweepColdShares(el time.Duration) {
 	s.cold.refill(t.nfiles+t.ndirs, el)
 	rebuilt := false
 	for s.cold.ok() {
+		if s.yield != nil && s.yield() {
+			return
+		}
 		if int(s.cdi) >= len(s.order) {
 			if rebuilt {
 				return // nothing live to look at (a root is down)

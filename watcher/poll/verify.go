@@ -87,13 +87,16 @@ func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
 	out := batch
 	if len(batch) > 0 && w.verifyReq != nil {
 		rq := &verifyReq{batch: batch, reply: make(chan []watcher.Event, 1)}
+		w.verifyWaiting.Add(1)
 		select {
 		case w.verifyReq <- rq:
+			w.verifyWaiting.Add(-1)
 			select {
 			case out = <-rq.reply:
 			case <-w.done:
 			}
 		case <-w.done:
+			w.verifyWaiting.Add(-1)
 		}
 	}
 	res := make([]watcher.Event, 0, len(out))
