@@ -225,10 +225,24 @@ type daemonStatus struct {
 }
 
 type mount struct {
-	Path   string `json:"path"`
-	FSType string `json:"fstype"`
-	Mode   string `json:"mode"`
-	Reason string `json:"reason"`
+	Path   string      `json:"path"`
+	FSType string      `json:"fstype"`
+	Mode   string      `json:"mode"`
+	Reason string      `json:"reason"`
+	Poll   *pollStatus `json:"poll"`
+}
+
+// pollStatus is what the status says of a polled mount (figure 7 reads it).
+type pollStatus struct {
+	Stat        string  `json:"stat"`
+	StatShowed  int64   `json:"stat_showed"`
+	StatMissed  int64   `json:"stat_missed"`
+	StatUS      float64 `json:"stat_us"`
+	StatCPUUS   float64 `json:"stat_cpu_us"`
+	ReadUS      float64 `json:"read_us"`
+	ReadCPUUS   float64 `json:"read_cpu_us"`
+	SweepMS     float64 `json:"sweep_ms"`
+	ReadSweepMS float64 `json:"read_sweep_ms"`
 }
 
 // modeNote summarises how reloadd watches its mounts, e.g. "mode: native"

@@ -97,8 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.figures = map[int]bool{}
 		for f := range strings.SplitSeq(*figures, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 || n > figWorkflows {
-				return &usageError{fmt.Sprintf("-figures %q: want numbers 1 to %d", *figures, figWorkflows)}
+			if err != nil || n < 1 || n > figShare {
+				return &usageError{fmt.Sprintf("-figures %q: want numbers 1 to %d", *figures, figShare)}
 			}
 			cfg.figures[n] = true
 		}

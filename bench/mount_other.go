@@ -17,3 +17,12 @@ func mountBindfs(src, dir string) (*bindfsMount, error) {
 }
 
 func (m *bindfsMount) unmount() {}
+
+type sshfsMount struct{ src, dir string }
+
+func mountSSHFS(src, dir string, opts ...string) (*sshfsMount, error) {
+	return nil, fmt.Errorf("sshfs mounts need Linux: %w", errNoTool)
+}
+
+func (m *sshfsMount) pid() int { return 0 }
+func (m *sshfsMount) unmount() {}

@@ -58,6 +58,7 @@ type report struct {
 	bursts    []*burstRow
 	forward   []*forwardRow
 	workflows []*workflowRow
+	shares    []*shareRow
 
 	missing []string // tools a figure needed and did not find
 	errs    []error  // figures that failed
@@ -173,6 +174,9 @@ func (r *report) markdown(w io.Writer) {
 		}
 		p("\n%s\n\n", r.stamp())
 	}
+	if len(r.shares) > 0 {
+		r.shareTable(w)
+	}
 	if len(r.missing) > 0 {
 		p("Not measured, a tool is missing: %s.\n\n", strings.Join(r.missing, "; "))
 	}
@@ -184,6 +188,31 @@ func (r *report) markdown(w io.Writer) {
 		}
 		p("\n")
 	}
+}
+
+// shareTable is figure 9's table.
+func (r *report) shareTable(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("#### Shares without an agent: first save of a file nobody touched (figure %d)\n\n", figShare)
+	p("| share | files | tool | ready | saves in the first 10 s: n, max | later first saves: n, p50, max | hot save p50 | missed | idle CPU, %% of one core | FUSE daemon's idle CPU | RSS | notes |\n")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, row := range r.shares {
+		if row.na != "" {
+			p("| %s | %s | %s | %s | | | | | | | | %s |\n", row.fs, thousands(row.files), row.tool, cell(row.na), cell(row.note))
+			continue
+		}
+		e, f, h := summarize(row.early), summarize(row.first), summarize(row.hot)
+		pct := func(d time.Duration) string {
+			if row.idle <= 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.1f %%", 100*d.Seconds()/row.idle.Seconds())
+		}
+		p("| %s | %s | %s | %s s | %d, %s | %d, %s, %s | %s | %d | %s | %s | %s MiB | %s |\n",
+			row.fs, thousands(row.files), row.tool, secs(row.ready), e.n, fmtMS(e.max), f.n, fmtMS(f.p50), fmtMS(f.max),
+			fmtMS(h.p50), row.missed, pct(row.idleCPU), pct(row.fuseCPU), mib(row.mem.rss), cell(row.note))
+	}
+	p("\nLatencies in ms, from just before the write (a line appended on the backing side) to the tool's reload message naming the file (reloadd: `build_complete`; live-server: its `reload` frame). %s\n\n", r.stamp())
 }
 
 func (r *report) trialsText() string {

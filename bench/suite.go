@@ -93,7 +93,7 @@ func runSuite(ctx context.Context, cfg config) (*report, error) {
 		n   int
 		run func(context.Context)
 	}{
-		{1, s.fig1}, {2, s.fig2}, {3, s.fig3}, {4, s.fig4}, {5, s.fig5}, {6, s.fig6}, {figForward, s.fig7}, {figWorkflows, s.fig8},
+		{1, s.fig1}, {2, s.fig2}, {3, s.fig3}, {4, s.fig4}, {5, s.fig5}, {6, s.fig6}, {figForward, s.fig7}, {figWorkflows, s.fig8}, {figShare, s.fig9},
 	}
 	for _, f := range figs {
 		if !cfg.want(f.n) {

@@ -29,6 +29,7 @@ func check(cfg *config, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Path, c.FSType, c.Mode, c.Reason)
 	}
 	tw.Flush()
+	probeShares(stdout, plan)
 	for _, r := range d.roots {
 		if !slices.ContainsFunc(plan, func(c auto.Choice) bool { return c.Path == r }) {
 			fmt.Fprintf(stdout, "\n%s: the ignore rules leave it out: nothing in it is watched\n", r)
@@ -38,6 +39,32 @@ func check(cfg *config, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\ninotify limits: fs.inotify.max_user_watches=%d max_user_instances=%d max_queued_events=%d\n",
 		l.MaxUserWatches, l.MaxUserInstances, l.MaxQueuedEvents)
 	return nil
+}
+
+// probeShares prints, for each polled mount, what its poller would start
+// from (auto.ProbeMount: a couple of seconds of looking, no watching): the
+// verdict on a forced stat and why, what a stat and a read cost there, and
+// how long a sweep of every file by stat would take.
+func probeShares(stdout io.Writer, plan []auto.Choice) {
+	for _, c := range plan {
+		if c.Mode != auto.Poll {
+			continue
+		}
+		ps, err := auto.ProbeMount(c)
+		if err != nil {
+			fmt.Fprintf(stdout, "\n%s: %v\n", c.Path, err)
+			continue
+		}
+		if ps == nil {
+			continue
+		}
+		files := fmt.Sprintf("%d", ps.Files)
+		if !ps.FilesComplete {
+			files = "more than " + files
+		}
+		fmt.Fprintf(stdout, "\n%s: stat %s: %s\n  forced stat %.0f µs, read %.0f µs; %s files; a sweep by stat ≈ %.1f s (≤ %.0f%% of a core)\n",
+			c.Path, ps.Stat, ps.StatWhy, ps.StatUS, ps.ReadUS, files, ps.SweepMS/1000, ps.SweepCPUPct)
+	}
 }
 
 // watchOptions are the watcher's options, the same for the run

@@ -76,6 +76,73 @@ type MountStatus struct {
 	// Agent describes the host agent serving the mount; set while and only
 	// while Mode is Forward (see forward.go).
 	Agent *AgentStatus `json:"agent,omitempty"`
+	// Poll is what the poller has learnt of a polled mount: whether a
+	// forced stat tells the truth there, and what looking costs.
+	Poll *PollStatus `json:"poll,omitempty"`
+}
+
+// PollStatus describes a polled mount's filesystem as its poller sees it
+// (poll.RootStats, in the status's units).
+type PollStatus struct {
+	// Stat is the verdict on a forced stat: "local" (the kernel keeps it),
+	// "unproven" (no evidence yet; the filesystem type suggests it tells
+	// the truth), "truthful" or "lies" (a change was read that it did not
+	// show); StatWhy says what the verdict rests on.
+	Stat    string `json:"stat"`
+	StatWhy string `json:"stat_why"`
+	// StatShowed and StatMissed count the content changes read whose
+	// forced stat had, or had not, moved with them; StatLagMaxMS is the
+	// longest such a stat took to catch up.
+	StatShowed   int64   `json:"stat_showed"`
+	StatMissed   int64   `json:"stat_missed"`
+	StatLagMaxMS float64 `json:"stat_lag_max_ms"`
+	// StatUS and ReadUS are the average wall time of one forced stat and
+	// one read of a file through the mount; the _cpu_ fields the
+	// poller's own CPU time for them (the rest is the server's).
+	StatUS    float64 `json:"stat_us"`
+	StatCPUUS float64 `json:"stat_cpu_us"`
+	ReadUS    float64 `json:"read_us"`
+	ReadCPUUS float64 `json:"read_cpu_us"`
+	// SweepMS is how long the last sweep of every file by stat took, and
+	// ReadSweepMS the last read of every file; SweepCPUPct the share of
+	// one core the sweeps may use.
+	SweepMS     float64 `json:"sweep_ms"`
+	ReadSweepMS float64 `json:"read_sweep_ms"`
+	SweepCPUPct float64 `json:"sweep_cpu_pct"`
+	// Files and FilesComplete are ProbeMount's: the files it counted, and
+	// whether that is all of them; SweepMS is then its estimate.
+	Files         int  `json:"files,omitempty"`
+	FilesComplete bool `json:"files_complete,omitempty"`
+}
+
+// ProbeMount looks at a polled mount the way its poller would, for a
+// short while, without watching it: the verdict the poller would start
+// from, what a forced stat and a read cost there, and how long a sweep of
+// every file would take (reloadd -check). It returns nil for a mount that
+// is not polled.
+func ProbeMount(c Choice) (*PollStatus, error) {
+	if c.Mode != Poll {
+		return nil, nil
+	}
+	rs, err := poll.Probe(c.Path, poll.Options{MountType: c.FSType}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("auto: %w", err)
+	}
+	ps := pollStatus(rs)
+	ps.Files, ps.FilesComplete = rs.ProbedFiles, rs.ProbeComplete
+	return ps, nil
+}
+
+// pollStatus converts a poller's view of a root for the status.
+func pollStatus(rs poll.RootStats) *PollStatus {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+	return &PollStatus{
+		Stat: string(rs.Stat), StatWhy: rs.StatWhy,
+		StatShowed: rs.StatShowed, StatMissed: rs.StatMissed, StatLagMaxMS: ms(rs.StatLagMax),
+		StatUS: us(rs.StatCost), StatCPUUS: us(rs.StatCPU), ReadUS: us(rs.ReadCost), ReadCPUUS: us(rs.ReadCPU),
+		SweepMS: ms(rs.SweepTime), ReadSweepMS: ms(rs.ReadSweepTime), SweepCPUPct: 100 * rs.SweepCPU,
+	}
 }
 
 // SwitchError reports that a hybrid mount was found deaf and is polled from
@@ -114,6 +181,12 @@ func (e *DegradedError) Unwrap() error { return e.Cause }
 
 // mount is one watched subtree and the backends that watch it. Its pointer
 // fields change only under Watcher.mu (write lock).
+//
+// choice.Path, filter and local are set by New and never change. Every
+// other field (choice.Mode and Reason too, which a switch rewrites) is
+// guarded by the Watcher's mu: the manager and Verify replace backends
+// under its write lock; forwarders, Mounts, Quiet and Verify read under its
+// read lock.
 type mount struct {
 	choice Choice
 	filter *watcher.Filter
@@ -135,19 +208,37 @@ type mount struct {
 //
 // It runs one manager goroutine and one forwarding goroutine per live
 // backend; Close closes every backend and waits for all of them.
+//
+// Ownership: the manager (manage) is the only goroutine that starts or
+// replaces backends after New (switching a hybrid mount to polling, polling
+// what native watching could not watch); Verify asks it to switch through
+// switchReq rather than doing it. A forwarder (forward) owns nothing but
+// its backend's two channels: it copies events and errors to the merged
+// channels until the backend closes them or quit is closed. Close closes
+// quit first, so a backend the manager creates after Close collected the
+// others is closed by the manager itself (see degrade and switchToPoll).
+// Attach and Detach (forward.go), called from the agent's connection,
+// change only a mount's fwd, under mu.
 type Watcher struct {
 	opts   Options
-	events chan watcher.Event
-	errors chan error
-	quit   chan struct{}
-	wg     sync.WaitGroup // the manager and every forwarder
+	events chan watcher.Event // merged: every forwarder sends, the consumer reads
+	errors chan error         // merged, never blocks a forwarder (report)
+	quit   chan struct{}      // closed once by Close
+	wg     sync.WaitGroup     // the manager and every forwarder
 	once   sync.Once
 
 	switchReq chan *mount // Verify → manager
 
+	// mu guards mounts (the slice is fixed after New; its elements'
+	// backends and mode are not: see mount). Held only to read or swap
+	// fields, never across a backend's Close or a blocking send.
 	mu     sync.RWMutex
 	mounts []*mount // sorted by path, longest last
 
+	// seenMu guards seen and swept: what each backend of a hybrid mount
+	// reported, written by the forwarders, read by Verify, pruned by the
+	// manager. A lock of its own so that forwarders never wait for mu's
+	// writers.
 	seenMu sync.Mutex
 	seen   map[string]time.Time // native events on hybrid mounts
 	swept  map[string]time.Time // sweep events on hybrid mounts
@@ -178,7 +269,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 	for _, c := range plan {
 		m := &mount{choice: c}
 		for _, o := range plan {
-			if o.Path != c.Path && within(c.Path, o.Path) {
+			if o.Path != c.Path && watcher.Within(c.Path, o.Path) {
 				m.local = append(m.local, o.Path)
 			}
 		}
@@ -207,12 +298,19 @@ func (w *Watcher) pollOpts(f *watcher.Filter) poll.Options {
 	return poll.Options{Options: w.wopts(f), Interval: w.opts.PollInterval}
 }
 
+// mountPollOpts are pollOpts for polling mount m itself.
+func (w *Watcher) mountPollOpts(m *mount) poll.Options {
+	o := w.pollOpts(m.filter)
+	o.MountType = m.choice.FSType
+	return o
+}
+
 // start builds m's backends for its mode.
 func (w *Watcher) start(m *mount) error {
 	path := m.choice.Path
 	switch m.choice.Mode {
 	case Poll:
-		p, err := poll.New([]string{path}, w.pollOpts(m.filter))
+		p, err := poll.New([]string{path}, w.mountPollOpts(m))
 		if err != nil {
 			return fmt.Errorf("auto: %w", err)
 		}
@@ -385,7 +483,7 @@ func nilIfNil[T any, P interface {
 // owner returns the mount that governs path: the deepest one containing it.
 func (w *Watcher) ownerLocked(path string) *mount {
 	for i := len(w.mounts) - 1; i >= 0; i-- {
-		if within(w.mounts[i].choice.Path, path) {
+		if watcher.Within(w.mounts[i].choice.Path, path) {
 			return w.mounts[i]
 		}
 	}
@@ -494,7 +592,7 @@ func (w *Watcher) checkHybrid(m *mount, in, changed []watcher.Event) {
 // nativeSawLocked reports whether the native watcher reported path, or a
 // directory above it within the mount, within nativeWindow.
 func (w *Watcher) nativeSawLocked(m *mount, path string, now time.Time) bool {
-	for p := path; within(m.choice.Path, p); p = filepath.Dir(p) {
+	for p := path; watcher.Within(m.choice.Path, p); p = filepath.Dir(p) {
 		if t, ok := w.seen[p]; ok && now.Sub(t) <= nativeWindow {
 			return true
 		}
@@ -539,7 +637,7 @@ func (w *Watcher) switchToPoll(m *mount) {
 	if done {
 		return
 	}
-	p, err := poll.New([]string{m.choice.Path}, w.pollOpts(m.filter))
+	p, err := poll.New([]string{m.choice.Path}, w.mountPollOpts(m))
 	if err != nil {
 		w.report(fmt.Errorf("auto: %s: cannot switch to polling: %w", m.choice.Path, err))
 		return
@@ -584,7 +682,7 @@ func (w *Watcher) degrade(m *mount) {
 	if len(un) == 0 {
 		return
 	}
-	roots := outermost(un)
+	roots := watcher.Outermost(un)
 	if slices.Equal(roots, polled) {
 		return
 	}
@@ -660,6 +758,10 @@ func (w *Watcher) Mounts() []MountStatus {
 			s.Dirs = m.poller.WatchedDirs()
 			s.Files = m.poller.WatchedFiles()
 			s.PolledFiles = s.Files
+			if st := m.poller.Stats(); len(st) > 0 {
+				s.Poll = pollStatus(st[0])
+			}
+			s.UnwatchedDirs = append(s.UnwatchedDirs, m.poller.Unwatched()...)
 		}
 		if m.fwd != nil {
 			s.Mode, s.Agent = Forward, m.fwd.status(m.poller)
@@ -680,24 +782,9 @@ func (w *Watcher) WatchedDirs() int {
 	return n
 }
 
-// outermost returns the directories of ds that lie below no other one,
-// sorted.
-func outermost(ds []string) []string {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	var out []string
-	for _, d := range s {
-		if len(out) > 0 && within(out[len(out)-1], d) {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
 func underAny(dirs []string, path string) bool {
 	for _, d := range dirs {
-		if within(d, path) {
+		if watcher.Within(d, path) {
 			return true
 		}
 	}

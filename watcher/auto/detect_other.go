@@ -22,3 +22,6 @@ type Limits struct {
 
 // InotifyLimits returns zeros off Linux.
 func InotifyLimits() Limits { return Limits{} }
+
+// sshfsOptions: processes are not looked at off Linux.
+func sshfsOptions(string) (map[string]string, bool) { return nil, false }

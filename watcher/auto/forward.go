@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reloadd/reloadd/watcher"
 	"github.com/reloadd/reloadd/watcher/poll"
 )
 
@@ -194,7 +195,7 @@ func (l *Link) Hint(hs []Hint) {
 	l.st.mu.Unlock()
 	keep := make([]Hint, 0, len(hs))
 	for _, h := range hs {
-		if within(l.m.choice.Path, h.Path) && h.Path != l.m.choice.Path && !l.m.filter.Ignored(h.Path, false) {
+		if watcher.Within(l.m.choice.Path, h.Path) && h.Path != l.m.choice.Path && !l.m.filter.Ignored(h.Path, false) {
 			keep = append(keep, h)
 		}
 	}

@@ -78,7 +78,7 @@ var remoteTypes = map[string]string{
 	"smbfs":     "network filesystem (SMB)",
 	"9p":        "9p share (WSL2 drvfs or a VM host folder)",
 	"vboxsf":    "VirtualBox shared folder",
-	"virtiofs":  "virtiofs share from the VM host",
+	"virtiofs":  "virtiofs share from the VM host (Lima and Colima deliver no inotify events for host edits, Docker Desktop only creates and modifies): polled; a forced stat asks the host",
 	"fuseblk":   "FUSE filesystem",
 	"fuse":      "FUSE filesystem",
 	"fakeowner": "Docker Desktop host share",
@@ -111,10 +111,7 @@ var remoteTypes = map[string]string{
 // hybrid mode.
 func Classify(fstype string, magic int64) (Mode, string) {
 	if fstype == "fuse.sshfs" || fstype == "sshfs" {
-		// sshfs keeps its own cache of directory listings: the poller
-		// cannot see a file created on the server until it expires.
-		return Poll, "FUSE filesystem (sshfs): edits made on the server produce no inotify events; " +
-			"new files show when sshfs's directory cache expires (20 s) unless mounted with -o dir_cache=no"
+		return Poll, sshfsReason(nil, false)
 	}
 	if why, ok := remoteTypes[fstype]; ok {
 		return Poll, why + ": edits made on the other side produce no inotify events"
@@ -132,6 +129,24 @@ func Classify(fstype string, magic int64) (Mode, string) {
 		return Hybrid, "overlay filesystem: native events, verified by a slow sweep in case the layers change underneath"
 	}
 	return Hybrid, fmt.Sprintf("filesystem type %q not known to be local: native events, verified by a slow sweep", fstype)
+}
+
+// sshfsReason explains the choice for an sshfs mount. sshfs keeps its own
+// caches: of attributes (a stat shows a change when its entry expires, 20 s
+// by default) and of directory listings (a new file shows when the listing
+// expires, unless mounted with -o dir_cache=no). opts are the mount's sshfs
+// options when its process could be seen (found), so the hint about
+// dir_cache is given only where it applies.
+func sshfsReason(opts map[string]string, found bool) string {
+	why := "FUSE filesystem (sshfs): edits made on the server produce no inotify events; sshfs's own cache delays a stat (20 s)"
+	listing := opts["dir_cache"] == "no" || opts["cache"] == "no"
+	switch {
+	case found && listing:
+		return why + "; new files show at once (mounted with dir_cache=no)"
+	case found:
+		return why + "; new files show when its directory cache expires (20 s): mount with -o dir_cache=no to see them at once"
+	}
+	return why + "; new files may show only when its directory cache expires (20 s), unless it was mounted with -o dir_cache=no (its sshfs process is not visible here)"
 }
 
 // Choice is the watch mode chosen for one mount within a watched tree.
@@ -175,13 +190,16 @@ func Plan(roots []string, mounts []Mount, statfs func(path string) (int64, error
 			fstype = "unknown"
 		}
 		mode, why := Classify(fstype, magic)
+		if fstype == "fuse.sshfs" || fstype == "sshfs" {
+			why = sshfsReason(sshfsOptions(m.Point))
+		}
 		out = append(out, Choice{Path: path, FSType: fstype, Mode: mode, Reason: why})
 	}
 	for _, root := range roots {
 		m, found := containing(root, top)
 		add(root, m, found)
 		for point, sub := range top {
-			if point != root && within(root, point) {
+			if point != root && watcher.Within(root, point) {
 				add(point, sub, true)
 			}
 		}
@@ -202,20 +220,12 @@ func containing(path string, top map[string]Mount) (Mount, bool) {
 	}
 }
 
-// within reports whether path is dir or lies below it.
-func within(dir, path string) bool {
-	if dir == string(filepath.Separator) {
-		return strings.HasPrefix(path, dir)
-	}
-	return path == dir || strings.HasPrefix(path, dir+string(filepath.Separator))
-}
-
 // For returns the choice that governs path: the one with the longest Path
 // that contains it.
 func For(choices []Choice, path string) (Choice, bool) {
 	best := -1
 	for i, c := range choices {
-		if within(c.Path, path) && (best < 0 || len(c.Path) > len(choices[best].Path)) {
+		if watcher.Within(c.Path, path) && (best < 0 || len(c.Path) > len(choices[best].Path)) {
 			best = i
 		}
 	}
@@ -283,7 +293,7 @@ func PlanMounts(roots []string, opts Options) ([]Choice, error) {
 func deepestRoot(roots []string, path string) (string, bool) {
 	best := ""
 	for _, r := range roots {
-		if within(r, path) && len(r) > len(best) {
+		if watcher.Within(r, path) && len(r) > len(best) {
 			best = r
 		}
 	}
@@ -294,7 +304,7 @@ func deepestRoot(roots []string, path string) (string, bool) {
 // between root and it, outer first (as a walk from root would).
 func loadIgnoreFiles(f *watcher.Filter, root, dir string) {
 	var dirs []string
-	for d := dir; within(root, d); d = filepath.Dir(d) {
+	for d := dir; watcher.Within(root, d); d = filepath.Dir(d) {
 		dirs = append(dirs, d)
 		if d == root || d == filepath.Dir(d) {
 			break

@@ -278,6 +278,41 @@ func BenchmarkReloaddSSHFS(b *testing.B) {
 	mountBench(b, src, mnt)
 }
 
+// BenchmarkReloaddSSHFSDuplicates is issue 13's item 8 as a benchmark:
+// `reloadd` (default mode) watches an sshfs mount of a loopback sshd, and
+// index.html is saved 100 times on the server side, each time with a new
+// length (a file that grew read cut to its old length, and a read between
+// the truncate and the write, each made one save build twice). It reports
+// the saves and the builds beyond one per save.
+func BenchmarkReloaddSSHFSDuplicates(b *testing.B) {
+	src, mnt := smallSite(b)
+	testenv.SSHFS(b, src, mnt)
+	bin := buildReloadd(b)
+	p := startReloadd(b, bin, mnt)
+	defer p.stop(b)
+	c := p.dial(b)
+	defer c.close()
+	saves, builds, misses := 100, 0, 0
+	f := filepath.Join(src, "index.html")
+	for i := range saves {
+		time.Sleep(time.Duration(300+rand.IntN(400)) * time.Millisecond) // pacing, and the quiet window below
+		builds += c.count()
+		data := fmt.Appendf(nil, "<h1>%d %s</h1>\n", i, strings.Repeat("x", rand.IntN(40)))
+		must(b, os.WriteFile(f, data, 0o644))
+		if _, err := c.awaitPath(filepath.Join(mnt, "index.html"), 15*time.Second); err != nil {
+			misses++
+			continue
+		}
+		builds++
+	}
+	time.Sleep(time.Second)
+	builds += c.count()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(saves), "saves")
+	b.ReportMetric(float64(builds-(saves-misses)), "duplicates")
+	b.ReportMetric(float64(misses), "misses")
+}
+
 func smallSite(b *testing.B) (src, mnt string) {
 	base := b.TempDir()
 	src, mnt = filepath.Join(base, "src"), filepath.Join(base, "mnt")
@@ -513,6 +548,22 @@ func (p *proc) dial(b *testing.B) *wsClient {
 func (c *wsClient) close() {
 	c.conn.Close()
 	<-c.done
+}
+
+// count returns how many build_complete messages are queued, and drops
+// every queued message.
+func (c *wsClient) count() int {
+	n := 0
+	for {
+		select {
+		case m := <-c.msgs:
+			if m.m["type"] == "build_complete" {
+				n++
+			}
+		default:
+			return n
+		}
+	}
 }
 
 func (c *wsClient) drain() {

@@ -33,6 +33,10 @@
 //
 // # Design notes
 //
+// Machine-specific figures (what a stat or a system call costs here, what
+// the benchmarks measured) are in bench/README.md; the reasons below are
+// what does not depend on the machine.
+//
 // Scheduling. One loop wakes every Options.Interval (the -poll-interval
 // flag, [DefaultInterval] 100 ms) and does, in order:
 //
@@ -45,48 +49,44 @@
 //     stat per interval. At most [maxHot] (256) files and as many
 //     directories are hot, the least recently changed dropped first, so a
 //     checkout of thousands of files costs at most ~256 stats per tick
-//     (~0.4 ms) afterwards.
+//     afterwards.
 //  2. Hot directories are stat'ed; a directory whose mtime or ctime moved
 //     is listed and diffed. Most saves land as directory changes (vim's and
 //     JetBrains' rename dance, sed -i, any atomic write-and-rename).
-//  3. Every directory is stat'ed once per Options.DirPeriod
-//     ([DefaultDirPeriod], 200 ms) within [dirBudget] (1 % of one core):
-//     a rename-style save of any file anywhere is seen within 200 ms + the
-//     settle window (target ≤ 300 ms). The period is two intervals, not
-//     2.5: a sweep that ends between ticks leaves some directories three
-//     ticks apart (measured at 250 ms: max 311 ms; at 200 ms: max 211 ms).
-//     On local disks directories are stat'ed by descriptor (see System
-//     calls): 500 directories are ~2,600 stats a second, ~0.3 % of a core.
-//     The budget pays for looking; rescanning a directory that changed is
-//     paid for by the change (charged to the budget, a 50 ms rescan after
-//     a checkout would stall the sweep for 5 s).
+//  3. On local disks every directory is stat'ed once per
+//     Options.DirPeriod ([DefaultDirPeriod], 200 ms) within [dirBudget]
+//     (1 % of one core): a rename-style save of any file anywhere is seen
+//     within 200 ms + the settle window (target ≤ 300 ms). The period is
+//     two intervals, not 2.5: a sweep that ends between ticks leaves some
+//     directories three ticks apart. Directories are stat'ed by
+//     descriptor (see System calls). The budget pays for looking;
+//     rescanning a directory that changed is paid for by the change
+//     (charged to the budget, a large rescan after a checkout would stall
+//     the sweep for seconds). Shares have no separate directory sweep:
+//     their cold sweep lists every directory (see Shares).
 //  4. The cold rest — every file — is swept, a slice per tick, so that the
 //     sweep takes Options.ColdPeriod ([DefaultColdPeriod], 2 s) on a small
 //     tree, but never more than Options.ColdBudget ([DefaultColdBudget],
 //     2 % of one core, counted in wall time) of time. This catches in-place
-//     writes to files nobody touched for a while. A stat of one of 100k
-//     files costs ~1.5 µs of CPU on this 2-core VM (BenchmarkColdSweep100k;
-//     ~0.56 µs of it is entering and leaving the kernel, the rest the
-//     kernel's lookups, which miss the CPU caches on a tree that large), so
-//     a sweep costs ~150 ms: at 2 % it takes ~7.5 s, and such a change is
-//     seen after half that on average (target ≤ 5 s). Measured on the quiet
-//     machine, 100k files in 500 directories, the whole reloadd process
-//     (BenchmarkReloaddIdle100k, BenchmarkReloaddDetect100k): 2.4–2.55 %
-//     of a core idle (target ≤ 3 %), never-touched file p50 3.6–4.2 s over
-//     30 trials each, three runs. Options.ColdBudget trades one for the other. The sweep
-//     lists nothing: it stats each entry relative to its directory's
-//     descriptor (statx on a dirfd, without allocating), which saves the
-//     path walk, and builds a path only for a file it reports or hashes.
+//     writes to files nobody touched for a while: on a large tree the
+//     budget binds and such a change is seen after half a sweep on average
+//     (target ≤ 5 s at 100,000 files). Options.ColdBudget trades one for
+//     the other. The sweep lists nothing: it stats each entry relative to
+//     its directory's descriptor (statx on a dirfd, without allocating),
+//     which saves the path walk, and builds a path only for a file it
+//     reports or hashes.
+//  5. Shares also get a read sweep (see Shares), and files the baseline
+//     left without a hash are hashed by a fill pass (see Baseline hashing).
 //
-// System calls. On this VM, as on many cloud machines, a system call costs
-// ~0.56 µs just to enter and leave the kernel (speculative-execution
-// mitigations), so the poller keeps their number down on local disk
-// filesystems (statfs says ext4, xfs, btrfs, tmpfs, overlayfs ..., and
-// only in directories on the root's device):
+// System calls. A system call's cost on cloud machines is dominated by
+// entering and leaving the kernel (speculative-execution mitigations), so
+// the poller keeps their number down on local disk filesystems (statfs
+// says ext4, xfs, btrfs, tmpfs, overlayfs ..., and only in directories on
+// the root's device):
 //
 //   - Pins. Every directory below a root is held open with an O_PATH
-//     descriptor: the directory sweep stats it by descriptor (~0.5 µs, no
-//     path walk) and the cold sweep looks its entries up relative to it,
+//     descriptor: the directory sweep stats it by descriptor (no path
+//     walk) and the cold sweep looks its entries up relative to it,
 //     opening nothing. A pin cannot see a filesystem mounted over its
 //     directory, so the cold sweep also stats each directory's path once a
 //     pass. Roots are never pinned (their path is what must be checked:
@@ -97,15 +97,13 @@
 //     through RawSyscall6, which skips the Go scheduler's hooks. The hooks
 //     cost little themselves, but the first system call after the process
 //     was idle wakes the runtime's sysmon thread, which then polls every
-//     20 µs for as long as the tick runs: 11 % of the idle poller's CPU.
-//     The price of a raw call is that a stat waiting for the disk (an
-//     inode evicted from the cache) keeps its P, and a stop-the-world
-//     waits for it: milliseconds on a local disk. It is never used where a
-//     call can wait on a server or a FUSE daemon, nor for reading files
-//     or listing directories.
-//
-// Together these took the idle poller from 3.1–3.2 % to 2.4–2.5 % of a
-// core on the 100k tree.
+//     20 µs for as long as the tick runs. The price of a raw call is that
+//     a stat waiting for the disk (an inode evicted from the cache) keeps
+//     its P, and a stop-the-world waits for it: milliseconds on a local
+//     disk. It is never used where a call can wait on a server or a FUSE
+//     daemon (a hung server would then stall every goroutine at the next
+//     garbage collection, not just the poller), nor for reading files or
+//     listing directories.
 //
 // The Events channel holds [eventBuffer] (4096) events, enough for a large
 // checkout's burst while the consumer folds it into a batch; Errors holds
@@ -116,49 +114,99 @@
 // directories, each with its entries sorted by name, fixed-size (56 bytes)
 // and all names of a directory in one string; the hot set is a small map.
 //
-// Baseline hashing. New hashes files while building the index for up to
-// [baselineHashBudget] (1 s: ~100k small files with a warm page cache), so
-// small and medium trees are fully hashed when it returns. The rest is
-// hashed once, in the background, by a fill pass within [fillBudget] (25 %
-// of wall time: a one-time indexing cost, mostly disk reads when the page
-// cache is cold), kept apart from the sweeps so that their cadence does not
-// suffer. The fill pass stats a file before and after reading it and keeps
-// the hash only if the stat did not move. Until a file has a hash, a stat
-// change of it is reported as a change (nothing can prove otherwise).
+// Baseline hashing. New hashes files for up to [baselineHashBudget] (1 s:
+// ~100k small files with a warm page cache on a local disk), the most
+// recently modified first: those are the likeliest to be edited, and the
+// ones a stat cannot vouch for (a second write within the timestamp's
+// granularity leaves it as it was), so small and medium trees are fully
+// hashed when it returns. On local disks the rest is hashed once, in the
+// background, by a fill pass within [fillBudget] (25 % of wall time: a
+// one-time indexing cost, mostly disk reads when the page cache is cold),
+// kept apart from the sweeps so that their cadence does not suffer; on
+// shares the read sweep does it. The fill pass stats a file before and
+// after reading it and keeps the hash only if the stat did not move. Until
+// a file has a hash, a stat change of it is reported as a change (nothing
+// can prove otherwise); where a share's stat lags, the stat of the file as
+// read (through its open descriptor, which asks the server) is compared
+// too, so a change made before a file's first read is not taken for its
+// baseline.
 //
 // Racy entries (git's racy-clean rule). Two writes within one timestamp
-// tick (4 ms on this kernel) leave mtime and ctime unchanged, and maybe the
-// size too. An entry whose mtime or ctime is within the racy window of the
-// time it was stat'ed is flagged, and its next look hashes it whatever the
-// stat says. The window is [racyLocal] (100 ms, well above any kernel tick)
-// on local filesystems and [racyRemote] (2 s: FAT's and SMB's timestamp
-// granularity, and some clock skew between client and server) elsewhere.
+// tick leave mtime and ctime unchanged, and maybe the size too. An entry
+// whose mtime or ctime is within the racy window of the time it was
+// stat'ed is flagged, and its next look hashes it whatever the stat says.
+// The window is [racyLocal] (100 ms, well above any kernel's tick) on
+// local filesystems and [racyRemote] (2 s: FAT's and SMB's timestamp
+// granularity, sftp's whole seconds, and some clock skew between client
+// and server) on shares.
 //
-// Mounts whose stat lies. On FUSE, NFS, SMB, 9p and other non-local
-// filesystems (Options.Stat, by default decided by statfs's filesystem
-// type) a stat can show old attributes long after a change on the other
-// side: ~1 s through bindfs (the kernel's attribute cache), ~20 s through
-// sshfs (its own cache), up to 60 s on NFS (actimeo). There:
+// Shares. On FUSE, NFS, SMB, 9p, VirtioFS and other non-local filesystems
+// (Options.Stat, by default decided by statfs's filesystem type) the
+// kernel does not keep the stat itself; a stat asks the server, or a cache
+// of it. There:
 //
 //   - stat uses statx with AT_STATX_FORCE_SYNC, which makes the kernel ask
-//     the filesystem (enough for bindfs, useless for sshfs's own cache);
+//     the filesystem instead of its own attribute cache (through bindfs,
+//     NFS and VirtioFS that is the truth; sshfs answers from its own
+//     cache, ~20 s);
+//   - whether a forced stat tells the truth is learnt per root, from what
+//     the poller already reads: a read that finds a change is evidence —
+//     the stat moved with it, or it did not (a lie; not counted when the
+//     last look was racy). The verdict starts from the filesystem type
+//     (sshfs, named by Options.MountType: lies; anything else: unproven)
+//     and any lie among the last [evidenceRing] (16) observations makes it
+//     lies, [evidenceMin] (3) truthful ones and no lie make it truthful.
+//     When a lying stat catches up, the lag is measured. Reading a file
+//     through sshfs refreshes sshfs's cache of it, so a hot file's stat
+//     there is fresh: the lies show for files not read lately;
+//   - the cold sweep goes directory by directory, those holding the most
+//     recently modified files first (recomputed every pass): it lists the
+//     directory (new and vanished names) and stats every entry relative to
+//     it, reading only what the stat says moved. Where stat lies, it still
+//     bounds the delay to the cache's lifetime, so it is the sweep there
+//     too. A look through FUSE mostly waits for the server, so the sweep is
+//     paced by the process's CPU time (Options.ColdBudget,
+//     [DefaultShareBudget], 7 % of a core; doubled for the first
+//     [startWindow] (30 s), when the first saves come and hashes are still
+//     being filled in) as well as by wall time ([shareWall], 50 %, so that
+//     hot files keep their interval), and takes at least [sharePeriod]
+//     (1 s). Its period therefore follows the measured cost per look:
+//     files × CPU per forced stat ÷ budget. The status shows both;
+//   - a read sweep reads files within a CPU budget, the most recently
+//     modified first: the [readHead] (256) newest again after every
+//     [readSlice] (1,024) of all of them, so a change a stat does not show
+//     yet is seen soonest where it is likeliest. Its budget is
+//     [readBudgetLies] (3 %) where stat lies, [readBudgetSafe] (1 %, a
+//     safety net against a verdict that is wrong) where it told the truth,
+//     and [readBudgetFill] (5 %) while files still lack a hash (it is the
+//     shares' fill pass);
 //   - hot files are read and hashed every interval, for the whole hot
 //     window after they last changed: a read through FUSE can return old
 //     bytes for a few hundred ms, so one unchanged read proves nothing.
 //     Reading stops for the tick once it took [hotHashShare] (30 %) of the
 //     interval (the rest are stat'ed only), so a large hot set or a slow
-//     server cannot make ticks overrun; small source files take
-//     microseconds to a few ms each, so a typical hot set is read whole;
-//   - hot directories and the directory sweep also list the names, since
-//     a directory's mtime lies as much as a file's;
-//   - the cold sweep lists each directory and hashes every file in it, with
-//     [DefaultRemoteBudget] (10 % of wall time, which here is mostly waiting
-//     for the server, not CPU).
+//     server cannot make ticks overrun; a typical hot set is read whole;
+//   - hot directories are also listed where the stat lies, since a
+//     directory's mtime lies as much as a file's;
+//   - before reading a file the poller stats it through its open
+//     descriptor (forced): a FUSE read stops at the size the kernel has
+//     cached, and through sshfs a file that grew read as its new bytes cut
+//     to the old length: one save reported twice.
 //
 // Everywhere, hot files are hashed every [hotVerifyEvery] (1 s) besides:
 // tools that preserve mtime (cp -p, rsync -t, tar) can leave size and
 // mtime as they were; on local disks ctime still moves, but a FUSE
 // filesystem may pass the other side's ctime through unchanged.
+//
+// Verify. The poller reports a change the moment it reads new bytes, but a
+// read can land between a writer's truncate and its write; through a
+// share the window is wide enough to hit. [Watcher.Verify], which the
+// daemon calls just before each build, looks at every path of the batch
+// once more through the mount and records what it sees, so the next look
+// compares with what the build reads (verify.go has the details).
+//
+// Hints. See hint.go: an agent's hints are checked at once, with backoff
+// for bytes that lag; forwarded mode keeps only a slow safety sweep.
 //
 // Trouble. A file that vanishes between listing and stat or read is no
 // error: its directory is rescanned and reports it removed. Symlinks are
@@ -166,11 +214,14 @@
 // text), so symlink loops cannot happen; a directory that is its own
 // ancestor (a bind mount loop) is reported and not descended into. A
 // directory that cannot be read is reported once and skipped until its
-// stat changes. A root that becomes unreachable — ENOTCONN from a dead FUSE
-// daemon, EIO or ESTALE from a network server, ENOENT, or a mount point
-// that shows the directory below it again because it was unmounted — is
-// reported as an [*UnreachableError]; its index is kept, nothing is
-// reported removed, and it is retried every [retryEvery] (1 s). When it is
-// back every directory is compared with the index, content hashes deciding,
-// so a remount that renumbered every inode reports only what really changed.
+// stat changes. A directory whose path is longer than PATH_MAX cannot be
+// opened by it: the first under a root is reported once, and all are
+// listed by [Watcher.Unwatched]. A root that becomes unreachable —
+// ENOTCONN from a dead FUSE daemon, EIO or ESTALE from a network server,
+// ENOENT, or a mount point that shows the directory below it again because
+// it was unmounted — is reported as an [*UnreachableError]; its index is
+// kept, nothing is reported removed, and it is retried every [retryEvery]
+// (1 s). When it is back every directory is compared with the index,
+// content hashes deciding, so a remount that renumbered every inode
+// reports only what really changed.
 package poll

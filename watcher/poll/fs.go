@@ -40,6 +40,15 @@ type fileSystem interface {
 	hash(path string, mode fs.FileMode) (sum uint64, ok bool, err error)
 }
 
+// freshStater is implemented by filesystems that can say what the file
+// their last hash read looked like, as the server sees it (osFS on
+// shares). judge uses it where no hash was recorded before: a stat that
+// lags (sshfs) cannot tell whether the file changed since it was last
+// stat'ed, the file as read can.
+type freshStater interface {
+	lastFresh() (fstat, bool)
+}
+
 // pinner is implemented by filesystems that can hold a directory open and
 // stat it by its descriptor, which skips the path walk: osFS on Linux, on
 // local disk filesystems only (see the Design notes, "System calls").
@@ -75,7 +84,15 @@ type osFS struct {
 	raw   bool
 	limit int64
 	buf   []byte
+	// fresh is the stat of the file the last hash read, taken through its
+	// open descriptor (where force is set): on sshfs that asks the server,
+	// while a stat of the path is answered from sshfs's cache.
+	fresh   fstat
+	freshOK bool
 }
+
+// lastFresh returns the stat of the file the last hash read, if it has one.
+func (o *osFS) lastFresh() (fstat, bool) { return o.fresh, o.freshOK }
 
 // otherDevice returns the filesystem to use for directories on another
 // device than the root's (a mount inside the tree): nothing is known about
@@ -92,6 +109,7 @@ func (o *osFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
 		}
 		return xxhash.Sum64String(target), true, nil
 	}
+	o.freshOK = false
 	if !o.force {
 		sum, _, ok, err := watcher.HashFile(path, o.limit)
 		return sum, ok, err
@@ -101,7 +119,7 @@ func (o *osFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
 		return 0, false, err
 	}
 	defer f.Close()
-	refreshSize(f)
+	o.fresh, o.freshOK = statOpen(f)
 	sum, _, ok, err := watcher.HashReader(f, o.limit)
 	return sum, ok, err
 }

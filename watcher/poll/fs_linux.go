@@ -77,17 +77,20 @@ func fromStatx(sx *unix.Statx_t) fstat {
 	}
 }
 
-// refreshSize makes the kernel ask the filesystem for the size of the
-// open file f before it is read. A FUSE filesystem's reads stop at the
-// size the kernel has cached: through sshfs a file that grew reads as its
-// new bytes cut to the old length until the attribute cache expires (and
-// a forced stat of the path does not help there, sshfs answers it from its
-// own cache; for an open file it asks the server). Without this the poller
-// hashed those cut bytes, reported a change, and reported the same save
-// again once the whole file showed: one save, two builds.
-func refreshSize(f *os.File) {
+// statOpen stats the open file f, making the kernel ask the filesystem,
+// before f is read. A FUSE filesystem's reads stop at the size the kernel
+// has cached: through sshfs a file that grew reads as its new bytes cut to
+// the old length until the attribute cache expires (and a forced stat of
+// the path does not help there, sshfs answers it from its own cache; for
+// an open file it asks the server). Without this the poller hashed those
+// cut bytes, reported a change, and reported the same save again once the
+// whole file showed: one save, two builds.
+func statOpen(f *os.File) (fstat, bool) {
 	var sx unix.Statx_t
-	unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_STATX_FORCE_SYNC, unix.STATX_SIZE, &sx)
+	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_STATX_FORCE_SYNC, statxMask, &sx); err != nil {
+		return fstat{}, false
+	}
+	return fromStatx(&sx), true
 }
 
 // linuxDir is a directory opened by its descriptor alone (no *os.File:
@@ -172,9 +175,9 @@ func (d *linuxDir) close() {
 
 // Pins. Every directory on a local disk filesystem is held open with an
 // O_PATH descriptor (which reads nothing and needs no permission), so the
-// directory sweep stats it by descriptor: ~0.55 µs on this VM instead of
-// ~1.5–2.5 µs for a path walk, and the cold sweep looks up names relative
-// to it without opening anything. The pins of all pollers in the process
+// directory sweep stats it by descriptor, a fraction of the cost of a path
+// walk (bench/README.md has the figures), and the cold sweep looks up names
+// relative to it without opening anything. The pins of all pollers in the process
 // share a cap, a quarter of the descriptor limit and at most [maxPins]:
 // directories beyond it are stat'ed by path, as elsewhere.
 var (

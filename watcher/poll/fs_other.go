@@ -9,8 +9,14 @@ import (
 	"syscall"
 )
 
-// refreshSize does nothing here; see the Linux version.
-func refreshSize(*os.File) {}
+// statOpen is the stat of the open file f (see the Linux version).
+func statOpen(f *os.File) (fstat, bool) {
+	fi, err := f.Stat()
+	if err != nil {
+		return fstat{}, false
+	}
+	return toFstat(fi), true
+}
 
 func (o *osFS) stat(path string, follow bool) (fstat, error) {
 	var fi fs.FileInfo

@@ -282,15 +282,22 @@ func (w *Watcher) poke() {
 	}
 }
 
+// taken is what the loop takes from requests at once.
+type taken struct {
+	hot       []string
+	hints     []hintReq
+	reconcile []reconcileReq
+	forwarded bool
+	overflow  bool
+}
+
 // take hands the queued requests to the loop.
-func (q *requests) take() (hot []string, hints []hintReq, rec []reconcileReq, forwarded, overflow bool) {
+func (q *requests) take() taken {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	hot, hints, rec = q.hot, q.hints, q.reconcile
-	q.hot, q.hints, q.reconcile = nil, nil, nil
-	overflow = q.overflow
-	q.overflow = false
-	return hot, hints, rec, q.forwarded, overflow
+	tk := taken{hot: q.hot, hints: q.hints, reconcile: q.reconcile, forwarded: q.forwarded, overflow: q.overflow}
+	q.hot, q.hints, q.reconcile, q.overflow = nil, nil, nil, false
+	return tk
 }
 
 // record counts the outcome of one settled hint.
@@ -371,8 +378,8 @@ func (s *sched) serveHints(now time.Time) time.Time {
 		if o, done := s.lookHint(p, final); done {
 			o.looks = p.looks
 			delete(s.pending, p.h.Path)
-			if s.stats != nil {
-				s.stats.record(o, now.Sub(p.last))
+			if s.req != nil {
+				s.req.record(o, now.Sub(p.last))
 			}
 			continue
 		}
@@ -545,8 +552,10 @@ func (s *sched) lookHintedFile(p *pendingHint, di int32, name string, final bool
 		return hintOutcome{}, false // a step on the way, or old bytes: wait for the hinted ones
 	}
 	// Record what was read, as judge would, and report it.
-	c := t.check(di, true, true)
-	judge(e, st, c, func() (uint64, bool, error) { return sum, hashed, nil })
+	old := *e
+	judge(e, st, t.check(di, true, true), func() (uint64, bool, error) { return sum, hashed, nil })
+	t.observed(di, name)
+	t.changedFrom(h.Path, &old)
 	t.emitAt(h.Path, watcher.Write, p.first)
 	t.changed = append(t.changed, fileRef{dir: di, gen: d.gen, name: name})
 	return hintOutcome{confirmed: arrived, reported: true}, true
@@ -597,10 +606,10 @@ func (s *sched) reconcile(rq reconcileReq) {
 	hint := func(h Hint) {
 		h.Path = filepath.Clean(h.Path)
 		s.addHint(h, rq.at)
-		if s.stats != nil {
-			s.stats.mu.Lock()
-			s.stats.stats.Hints++
-			s.stats.mu.Unlock()
+		if s.req != nil {
+			s.req.mu.Lock()
+			s.req.stats.Hints++
+			s.req.mu.Unlock()
 		}
 	}
 	abs := func(rel string) string { return filepath.Join(rq.root, filepath.FromSlash(rel)) }
@@ -701,11 +710,6 @@ func (s *sched) setForwarded(on bool) {
 	if on {
 		clear(s.hot)
 		clear(s.hotDirs)
-		s.cold.period, s.cold.budget = max(s.opts.ColdPeriod, forwardPeriod), forwardBudget
-		s.dirs.period, s.dirs.budget = max(s.opts.DirPeriod, forwardPeriod), forwardBudget/2
-	} else {
-		s.cold.period, s.cold.budget = s.opts.ColdPeriod, s.opts.ColdBudget
-		s.dirs.period, s.dirs.budget = s.opts.DirPeriod, dirBudget
 	}
-	s.cold.credit, s.dirs.credit = 0, 0
+	s.setBudgets()
 }

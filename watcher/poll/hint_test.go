@@ -240,7 +240,7 @@ func TestHintOverflow(t *testing.T) {
 	if st.Dropped != 3 || st.Hints != maxQueuedHints || st.Forwarded {
 		t.Errorf("stats = %+v, want 3 dropped, %d queued, forwarded off", st, maxQueuedHints)
 	}
-	if _, _, _, _, overflow := w.req.take(); !overflow {
+	if !w.req.take().overflow {
 		t.Error("overflow not flagged for the loop")
 	}
 }
@@ -385,3 +385,58 @@ func TestForwardedMode(t *testing.T) {
 }
 
 func (w *Watcher) pendingCount() int64 { return w.hintPending.Load() }
+
+// TestVerifyRecordsWhatTheBuildReads: the poller read a file between the
+// writer's truncate and its write (here: it saw the first of two writes);
+// Verify, called just before the build, reads it again and records the
+// whole file, so the next look finds nothing new (issue 13, item 8: one
+// save, two builds). A save back to the bytes the last build read is
+// dropped by Verify.
+func TestVerifyRecordsWhatTheBuildReads(t *testing.T) {
+	root := t.TempDir()
+	f := filepath.Join(root, "index.html")
+	mustWrite(t, f, "<h1>old</h1>")
+	o := asleep()
+	o.HintWait = 20 * time.Millisecond
+	w, err := New([]string{root}, o)
+	must(t, err)
+	defer w.Close()
+	// look makes the poller look at f once and returns what it reported:
+	// hintLooks is published after the look's events are queued.
+	look := func() []watcher.Event {
+		t.Helper()
+		n := w.hintLooks.Load()
+		w.Hint(Hint{Path: f})
+		testenv.Eventually(t, "the look", func() bool { return w.hintLooks.Load() > n && w.pendingCount() == 0 })
+		var evs []watcher.Event
+		for {
+			select {
+			case ev := <-w.Events():
+				evs = append(evs, ev)
+			default:
+				return evs
+			}
+		}
+	}
+
+	must(t, os.WriteFile(f, nil, 0o644)) // truncated, not written yet
+	evs := look()
+	if len(evs) != 1 {
+		t.Fatalf("events = %v, want the torn read's Write", evs)
+	}
+	mustWrite(t, f, "<h1>new</h1>") // the write lands; the build reads this
+	if got := w.Verify(evs); len(got) != 1 || got[0].Op != watcher.Write {
+		t.Fatalf("Verify = %v, want one Write", got)
+	}
+	if evs := look(); len(evs) != 0 {
+		t.Errorf("after Verify read the whole file, the next look reported %v (a second build)", evs)
+	}
+
+	// A torn read of a save that writes the same bytes: nothing to build.
+	must(t, os.WriteFile(f, nil, 0o644))
+	evs = look()
+	mustWrite(t, f, "<h1>new</h1>")
+	if got := w.Verify(evs); len(got) != 0 {
+		t.Errorf("Verify = %v for a file back to the bytes it last returned, want nothing", got)
+	}
+}

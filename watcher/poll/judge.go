@@ -15,6 +15,12 @@ type check struct {
 	racy   int64 // racy window, ns
 	verify bool  // hash even if the stat is unchanged
 	fill   bool  // hash if no hash is recorded yet
+	// obs, if set, receives what a look that read the content learnt
+	// about the stat (evidence for a share's verdict).
+	obs *observation
+	// fresh, if set, returns the stat of the file as the hash read it (a
+	// share's server's view, which a lagging stat may not show yet).
+	fresh func() (fstat, bool)
 }
 
 // judge is the heart of the poller: given a file's entry and a fresh stat,
@@ -30,6 +36,11 @@ type check struct {
 //   - no hash recorded yet (the baseline skipped it): a stat change counts
 //     as a change, since nothing can prove otherwise.
 //   - larger than the hash limit: size, mtime or inode decide.
+//
+// A read that compares with a recorded hash is evidence about the stat:
+// the content changed and the stat with it, or without it (not counted
+// when the last look was racy: two writes in one tick look the same), or
+// the stat moved alone.
 func judge(e *entry, st fstat, c check, hash func() (uint64, bool, error)) (changed bool, err error) {
 	same := sameStat(e, st)
 	look := !same || e.flags&fRacy != 0 || c.verify || (c.fill && e.flags&(fHashed|fBig) == 0)
@@ -45,8 +56,25 @@ func judge(e *entry, st fstat, c check, hash func() (uint64, bool, error)) (chan
 				e.flags = e.flags&^fHashed | fBig
 			case e.flags&fHashed != 0:
 				changed = sum != e.hash
+				if c.obs != nil {
+					switch {
+					case changed && !same:
+						*c.obs = obsHeld
+					case changed && e.flags&fRacy == 0:
+						*c.obs = obsLied
+					case !changed && !same:
+						*c.obs = obsStatOnly
+					}
+				}
 			default:
 				changed = !same
+				if !changed && c.fresh != nil {
+					if f, ok := c.fresh(); ok && (f.size != e.size || f.mtime != e.mtime) {
+						// The stat lags (sshfs's cache), but the file as read
+						// is not the file recorded: it changed since.
+						changed = true
+					}
+				}
 			}
 			if ok {
 				e.hash = sum
@@ -70,7 +98,15 @@ func judge(e *entry, st fstat, c check, hash func() (uint64, bool, error)) (chan
 func hashable(m fs.FileMode) bool { return m.IsRegular() || m&fs.ModeSymlink != 0 }
 
 func (t *tree) check(di int32, verify, fill bool) check {
-	return check{now: t.now.UnixNano(), racy: t.roots[t.dirs[di].root].racy, verify: verify, fill: fill}
+	c := check{now: t.now.UnixNano(), racy: t.roots[t.dirs[di].root].racy, verify: verify, fill: fill}
+	if t.share(di) != nil {
+		t.obs = obsNone
+		c.obs = &t.obs
+		if f, ok := t.fsOf(di).(freshStater); ok {
+			c.fresh = f.lastFresh
+		}
+	}
+	return c
 }
 
 // checkFile stats the file at ents[i] of directory di (through h when
@@ -101,12 +137,15 @@ func (t *tree) checkFile(di int32, i int, h dirHandle, verify, fill bool) {
 	}
 	// The path is built only when it is needed: the cold sweep looks at
 	// every file, and almost all of them are unchanged.
+	old := *e
 	changed, err := judge(e, st, t.check(di, verify, fill), func() (uint64, bool, error) { return fsys.hash(join(d.path, name), st.mode) })
 	if err != nil {
 		t.fileFailed(di, err)
 		return
 	}
+	t.observed(di, name)
 	if changed {
+		t.changedFrom(join(d.path, name), &old)
 		t.emit(join(d.path, name), watcher.Write, inoKey{})
 		t.changed = append(t.changed, fileRef{dir: di, gen: d.gen, name: name})
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reloadd/reloadd/internal/testenv"
 	"github.com/reloadd/reloadd/watcher"
@@ -294,6 +295,45 @@ func TestSSHFSGrowingFileReportedOnce(t *testing.T) {
 	}
 }
 
+// TestSSHFSChangeBeforeTheFirstReadIsNotLost: files the baseline had no
+// time to hash get their first hash later. Through sshfs a file changed
+// after the baseline still stats as it was until sshfs's cache expires, so
+// its first read took the new bytes for the baseline and lost the change
+// for good. The file as read (its stat through the open descriptor asks
+// the server) tells that it changed.
+func TestSSHFSChangeBeforeTheFirstReadIsNotLost(t *testing.T) {
+	base := t.TempDir()
+	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	must(t, os.Mkdir(mnt, 0o755))
+	newer := time.Now().Add(-time.Minute)
+	for i := range 5000 {
+		f := filepath.Join(src, "aa", fmt.Sprintf("f%04d.html", i))
+		mustWrite(t, f, fmt.Sprint("page ", i))
+		must(t, os.Chtimes(f, newer, newer))
+	}
+	// The oldest file: the baseline's second of hashing ends before it.
+	target := filepath.Join(src, "zz", "target.html")
+	mustWrite(t, target, "before")
+	oldest := time.Now().Add(-time.Hour)
+	must(t, os.Chtimes(target, oldest, oldest))
+	testenv.SSHFS(t, src, mnt)
+	o := fast()
+	o.ColdPeriod = time.Hour
+	o.MountType = "fuse.sshfs"
+	r := start(t, []string{mnt}, o)
+	mnTarget := filepath.Join(mnt, "zz", "target.html")
+	idx, err := r.w.Manifest(mnt)
+	must(t, err)
+	for _, e := range idx {
+		if e.Path == "zz/target.html" && e.HasHash {
+			t.Skip("the baseline hashed every file: nothing to test on this machine")
+		}
+	}
+	mustWrite(t, target, "after!") // same size; the mtime moves
+	r.w.MarkHot(mnTarget)          // read at once, while sshfs's stat is stale
+	r.waitOp(t, mnTarget, watcher.Write)
+}
+
 // TestSSHFSWithoutDirCache: mounted with -o dir_cache=no (what reloadd's
 // start-up line advises for sshfs), names created and removed on the
 // server side are seen at once.
@@ -371,5 +411,91 @@ func runAsNobody(t *testing.T, name string) {
 	b, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(b), "--- PASS: "+name) {
 		t.Fatalf("as nobody: %v\n%s", err, b)
+	}
+}
+
+// TestShareVerdict: the poller learns from what it reads whether a forced
+// stat tells the truth. Through bindfs it does (the kernel asks bindfs,
+// bindfs the backing file): after a few saves of a hot file the verdict is
+// truthful. Through sshfs it does not (sshfs answers from its own cache,
+// here shortened to 2 s): the verdict is lies, and the lag is measured
+// once the stat catches up.
+func TestShareVerdict(t *testing.T) {
+	saves := func(t *testing.T, r *recorder, src, mnt string) {
+		t.Helper()
+		for i := range evidenceMin + 1 {
+			mustWrite(t, src, fmt.Sprintf("<h1>save %d %s</h1>", i, strings.Repeat("x", i)))
+			testenv.Eventually(t, fmt.Sprintf("save %d", i), func() bool {
+				n := 0
+				for _, e := range r.events() {
+					if e.Path == mnt {
+						n++
+					}
+				}
+				return n > i
+			})
+		}
+	}
+	t.Run("bindfs", func(t *testing.T) {
+		m := deafMount(t)
+		mustWrite(t, filepath.Join(m.Src, "index.html"), "<h1>0</h1>")
+		r := start(t, []string{m.Dir}, fast())
+		if st := r.w.Stats()[0]; st.Stat != StatUnproven {
+			t.Errorf("verdict at the start = %q, want %q", st.Stat, StatUnproven)
+		}
+		saves(t, r, filepath.Join(m.Src, "index.html"), filepath.Join(m.Dir, "index.html"))
+		testenv.Eventually(t, "a truthful verdict", func() bool { return r.w.Stats()[0].Stat == StatTruthful })
+		if st := r.w.Stats()[0]; st.StatMissed != 0 || st.StatShowed < evidenceMin || st.StatCost <= 0 || st.SweepTime <= 0 {
+			t.Errorf("stats = %+v", st)
+		}
+	})
+	t.Run("sshfs", func(t *testing.T) {
+		// A file nobody touched lately, looked at while sshfs still
+		// answers its stat from the cache (reading a file refreshes that,
+		// so only a file not read lately shows the lie).
+		base := t.TempDir()
+		src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+		must(t, os.Mkdir(mnt, 0o755))
+		f := filepath.Join(src, "old.html")
+		mustWrite(t, f, "<h1>old</h1>")
+		old := time.Now().Add(-time.Hour)
+		must(t, os.Chtimes(f, old, old))
+		testenv.SSHFS(t, src, mnt, "cache_timeout=8")
+		o := fast()
+		o.ColdPeriod = time.Hour
+		r := start(t, []string{mnt}, o) // no MountType: the evidence alone decides
+		mustWrite(t, f, "<h1>new</h1>")
+		r.w.MarkHot(filepath.Join(mnt, "old.html"))
+		r.waitOp(t, filepath.Join(mnt, "old.html"), watcher.Write)
+		testenv.Eventually(t, "a lies verdict with a measured lag", func() bool {
+			st := r.w.Stats()[0]
+			return st.Stat == StatLies && st.StatMissed > 0 && st.StatLagMax > 0
+		})
+		if st := r.w.Stats()[0]; st.StatLagMax > 15*time.Second {
+			t.Errorf("lag %v with an 8 s cache", st.StatLagMax)
+		}
+	})
+}
+
+// TestProbe: -check's look at a tree, without watching it: a bindfs mount
+// is a share whose forced stat is unproven, with measured costs and a
+// sweep estimate; a local directory is local.
+func TestProbe(t *testing.T) {
+	m := deafMount(t)
+	for i := range 50 {
+		mustWrite(t, filepath.Join(m.Src, fmt.Sprintf("d%d/f%d.html", i%5, i)), "x")
+	}
+	rs, err := Probe(m.Dir, Options{}, 0)
+	must(t, err)
+	if rs.Stat != StatUnproven || rs.ProbedFiles != 50 || !rs.ProbeComplete || rs.StatCost <= 0 || rs.ReadCost <= 0 || rs.SweepTime < sharePeriod {
+		t.Errorf("bindfs probe = %+v", rs)
+	}
+	rs, err = Probe(m.Src, Options{}, 0)
+	must(t, err)
+	if rs.Stat != StatLocal || rs.ProbedFiles != 50 {
+		t.Errorf("local probe = %+v", rs)
+	}
+	if _, err := Probe(filepath.Join(m.Src, "missing"), Options{}, 0); err == nil {
+		t.Error("probe of a missing directory succeeded")
 	}
 }

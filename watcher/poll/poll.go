@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,12 +18,11 @@ var (
 
 // Defaults for [Options]; the reasons are in the package's design notes.
 const (
-	DefaultInterval     = 100 * time.Millisecond
-	DefaultHotWindow    = time.Minute
-	DefaultDirPeriod    = 200 * time.Millisecond
-	DefaultColdPeriod   = 2 * time.Second
-	DefaultColdBudget   = 0.02
-	DefaultRemoteBudget = 0.10
+	DefaultInterval   = 100 * time.Millisecond
+	DefaultHotWindow  = time.Minute
+	DefaultDirPeriod  = 200 * time.Millisecond
+	DefaultColdPeriod = 2 * time.Second
+	DefaultColdBudget = 0.02
 )
 
 // Internal constants; the reasons are in the package's design notes.
@@ -54,8 +52,10 @@ const (
 	StatAuto StatPolicy = iota
 	// StatTrust compares stats and hashes only to confirm a change.
 	StatTrust
-	// StatDistrust verifies hot files by their content every interval and
-	// sweeps the rest by content too (see the design notes).
+	// StatDistrust treats every root as a share: hot files are verified by
+	// their content every interval, the rest swept by forced stat and read
+	// within budgets, and whether the stat tells the truth is learnt (see
+	// the design notes, "Shares").
 	StatDistrust
 )
 
@@ -73,10 +73,15 @@ type Options struct {
 	DirPeriod time.Duration
 	// ColdPeriod is the shortest time a sweep of all files takes.
 	ColdPeriod time.Duration
-	// ColdBudget is the fraction of one core the cold sweep may use. 0
-	// means DefaultColdBudget, or DefaultRemoteBudget if any root's stat is
-	// distrusted.
+	// ColdBudget is the fraction of one core the cold sweep may use: wall
+	// time on local disks, CPU time where a root is a share. 0 means
+	// DefaultColdBudget, or DefaultShareBudget if any root is a share.
 	ColdBudget float64
+	// MountType is the filesystem type of the roots' mount as
+	// /proc/self/mountinfo names it ("fuse.sshfs", "nfs4" ...), where the
+	// caller knows it (watcher/auto does): it chooses a share's starting
+	// verdict (sshfs: the stat lies). "" leaves it to the evidence.
+	MountType string
 	// HintWait is how long a hinted change may take to show through the
 	// mount (see [Watcher.Hint]). 0 means DefaultHintWait.
 	HintWait time.Duration
@@ -129,13 +134,22 @@ type Watcher struct {
 	dirSweeps   atomic.Int64 // completed directory sweeps, for tests
 	hintLooks   atomic.Int64 // looks at hinted paths, for tests
 	hintPending atomic.Int64 // hints not settled yet, for tests
-	filled      atomic.Bool  // the fill pass is over, for benchmarks
+	// verifyWaiting counts Verify calls waiting for the loop to take them:
+	// the sweeps yield to them.
+	verifyWaiting atomic.Int32
+	filled        atomic.Bool // the fill pass is over, for benchmarks
+
+	statsMu   sync.Mutex
+	stats     []RootStats // published by the loop every statsEvery
+	unwatched []string    // published with stats
+	statsAt   time.Time   // owned by the loop
 
 	// req holds what MarkHot, Hint, Reconcile and SetForwarded ask of the
 	// loop; wake (one slot) tells the loop to take it now.
 	req         requests
 	wake        chan struct{}
 	manifestReq chan manifestReq
+	verifyReq   chan *verifyReq
 }
 
 // New indexes the given directory trees and starts polling them. The index
@@ -151,7 +165,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 		}
 		abs = append(abs, a)
 	}
-	abs = dedupeRoots(abs)
+	abs = watcher.Outermost(abs)
 	w := &Watcher{
 		events: make(chan watcher.Event, eventBuffer),
 		errors: make(chan error, errorBuffer),
@@ -161,6 +175,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 
 		wake:        make(chan struct{}, 1),
 		manifestReq: make(chan manifestReq),
+		verifyReq:   make(chan *verifyReq),
 	}
 	start := time.Now()
 	t.now = start
@@ -185,12 +200,15 @@ func New(roots []string, opts Options) (*Watcher, error) {
 			t.close()
 			return nil, fmt.Errorf("poll: watch %s: %w", r, unwrapPath(err))
 		}
+		if sh := t.roots[len(t.roots)-1].share; sh != nil && (o.MountType == "fuse.sshfs" || o.MountType == "sshfs") {
+			*sh = *newShareState(true)
+		}
 		w.roots = append(w.roots, Root{Path: r, FSType: fstype, VerifyContent: !trusted})
 	}
 	if o.ColdBudget <= 0 {
 		o.ColdBudget = DefaultColdBudget
 		if anyRemote {
-			o.ColdBudget = DefaultRemoteBudget
+			o.ColdBudget = DefaultShareBudget
 		}
 	}
 	_, errs := t.take()
@@ -201,30 +219,12 @@ func New(roots []string, opts Options) (*Watcher, error) {
 	w.dirs.Store(int64(t.ndirs))
 	w.log.Debug("poll: baseline done", "roots", abs, "files", t.nfiles, "dirs", t.ndirs, "took", time.Since(start))
 	s := newSched(t, o)
-	s.stats = &w.req
+	s.req = &w.req
+	s.yield = func() bool { return w.verifyWaiting.Load() > 0 || len(w.wake) > 0 }
 	s.last = time.Now()
+	w.stats, w.unwatched = s.rootStats(), t.unwatchedList()
 	go w.loop(s)
 	return w, nil
-}
-
-// dedupeRoots drops roots that lie inside another root.
-func dedupeRoots(roots []string) []string {
-	slices.Sort(roots)
-	roots = slices.Compact(roots)
-	out := roots[:0]
-	for _, r := range roots {
-		inside := false
-		for _, o := range out {
-			if r == o || strings.HasPrefix(r, o+string(filepath.Separator)) || o == string(filepath.Separator) {
-				inside = true
-				break
-			}
-		}
-		if !inside {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // Events implements watcher.Watcher.
@@ -234,30 +234,34 @@ func (w *Watcher) Events() <-chan watcher.Event { return w.events }
 // roots that went away, and one report per unreadable directory.
 func (w *Watcher) Errors() <-chan error { return w.errors }
 
+// Unwatched returns the directories the poller does not watch, sorted:
+// those whose path is longer than PATH_MAX (nothing can open them by it).
+func (w *Watcher) Unwatched() []string {
+	w.statsMu.Lock()
+	defer w.statsMu.Unlock()
+	return slices.Clone(w.unwatched)
+}
+
 // Roots describes the watched roots.
 func (w *Watcher) Roots() []Root { return slices.Clone(w.roots) }
+
+// statsEvery is how often the loop publishes Stats: often enough for a
+// status page, rarely enough to cost nothing.
+const statsEvery = 500 * time.Millisecond
+
+// Stats describes, per root, what the poller has learnt about the stat
+// there and what looking costs. It is at most statsEvery old.
+func (w *Watcher) Stats() []RootStats {
+	w.statsMu.Lock()
+	defer w.statsMu.Unlock()
+	return slices.Clone(w.stats)
+}
 
 // WatchedDirs returns the number of directories in the index.
 func (w *Watcher) WatchedDirs() int { return int(w.dirs.Load()) }
 
 // WatchedFiles returns the number of files (non-directories) in the index.
 func (w *Watcher) WatchedFiles() int { return int(w.files.Load()) }
-
-// Verify implements watcher.Verifier. The poller's events are verified
-// already (content hashes decide), so Verify does no I/O: it turns Rename
-// into Remove, the net effect for a build (the renamed file's new name is
-// reported as a Create of its own), and sorts the batch by path.
-func (w *Watcher) Verify(batch []watcher.Event) []watcher.Event {
-	out := make([]watcher.Event, 0, len(batch))
-	for _, ev := range batch {
-		if ev.Op.Has(watcher.Rename) {
-			ev.Op = ev.Op&^watcher.Rename | watcher.Remove
-		}
-		out = append(out, ev)
-	}
-	slices.SortStableFunc(out, func(a, b watcher.Event) int { return strings.Compare(a.Path, b.Path) })
-	return out
-}
 
 // MarkHot makes the files (or directories) at paths hot, as if they had
 // just changed: they are checked every interval for the next HotWindow.
@@ -309,6 +313,7 @@ func (w *Watcher) loop(s *sched) {
 		var now time.Time
 		ticked := false
 		var manifest *manifestReq
+		var verify *verifyReq
 		select {
 		case <-w.quit:
 			return
@@ -320,27 +325,36 @@ func (w *Watcher) loop(s *sched) {
 		case rq := <-w.manifestReq:
 			// Answered after what was queued before it has been looked at.
 			now, manifest = time.Now(), &rq
+		case verify = <-w.verifyReq:
+			now = time.Now()
 		}
-		hot, hints, rec, forwarded, overflow := w.req.take()
-		if overflow {
+		req := w.req.take()
+		if req.overflow {
 			w.report(ErrHintOverflow)
 		}
-		s.setForwarded(forwarded)
+		s.setForwarded(req.forwarded)
 		if e := s.tickEvery(); e != every {
 			every = e
 			tk.Reset(every)
 		}
-		for _, p := range hot {
+		if verify != nil {
+			verify.reply <- s.verify(verify.batch, now)
+		}
+		for _, p := range req.hot {
 			s.markHot(p, now)
 		}
-		for _, rq := range rec {
+		for _, rq := range req.reconcile {
 			s.reconcile(rq)
 		}
-		for _, h := range hints {
+		for _, h := range req.hints {
 			s.addHint(h.h, h.at)
 		}
 		if ticked {
-			s.tick(now)
+			s.tickHot(now)
+			if !w.flush(s) { // a hot save does not wait for the sweeps
+				return
+			}
+			s.tickSweeps()
 		}
 		if next := s.serveHints(now); !next.IsZero() {
 			hintTimer.Reset(max(next.Sub(time.Now()), 0))
@@ -378,5 +392,12 @@ func (w *Watcher) flush(s *sched) bool {
 	w.hintLooks.Store(s.hintLooks)
 	w.hintPending.Store(int64(len(s.pending)))
 	w.filled.Store(s.filled)
+	if now := time.Now(); now.Sub(w.statsAt) >= statsEvery {
+		w.statsAt = now
+		st, un := s.rootStats(), s.t.unwatchedList()
+		w.statsMu.Lock()
+		w.stats, w.unwatched = st, un
+		w.statsMu.Unlock()
+	}
 	return true
 }

@@ -216,13 +216,16 @@ func (t *tree) rescan(di int32, verify bool) {
 				keep(e, name)
 				continue
 			}
+			old := e
 			changed, err := judge(&e, st, c, func() (uint64, bool, error) { return fsys.hash(p, st.mode) })
 			if err != nil && isGone(err) {
-				t.vanish(di, &e, p, dev)
+				t.vanish(di, &old, p, dev)
 				listed = true
 				continue
 			}
+			t.observed(di, name)
 			if changed {
+				t.changedFrom(p, &old)
 				t.emit(p, watcher.Write, inoKey{})
 				t.changed = append(t.changed, fileRef{dir: di, gen: t.dirs[di].gen, name: name})
 			}
@@ -329,12 +332,18 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 			t.report(fmt.Errorf("poll: %s is %s again (a directory loop); not descending", p, t.dirs[a].path))
 			return e, true
 		}
+		if len(p) >= pathMax {
+			t.tooLong(di, p)
+			return e, true
+		}
 		ci := t.newDir(p, di, t.dirs[di].root, st)
 		e.child = ci
 		t.rescan(ci, false) // reports the files in it
 		return e, true
 	}
-	if hashable(st.mode) && (!t.quiet || time.Now().Before(t.hashUntil)) {
+	if len(p) >= pathMax {
+		e.flags |= fBig // no path to read it by: its stat decides
+	} else if hashable(st.mode) && !t.quiet {
 		if sum, ok, err := t.fsOf(di).hash(p, st.mode); err == nil {
 			if ok {
 				e.hash = sum
@@ -350,6 +359,7 @@ func (t *tree) foundStat(di int32, name string, st fstat) (entry, bool) {
 		e.flags |= fRacy
 	}
 	t.nfiles++
+	t.changedFrom(p, nil)
 	t.emit(p, watcher.Create, inoKey{t.dirs[di].dev, st.ino, st.mtime})
 	if !t.quiet {
 		t.changed = append(t.changed, fileRef{dir: di, gen: t.dirs[di].gen, name: name})
@@ -379,9 +389,11 @@ func (t *tree) vanish(di int32, e *entry, path string, dev uint64) {
 	case e.flags&fIgnored != 0:
 	case e.child >= 0:
 		t.removeDir(e.child)
-	case e.isDir(): // a directory not descended into (a loop)
+	case e.isDir(): // a directory not descended into (a loop, a path too long)
+		delete(t.unwatched, path)
 	default:
 		t.nfiles--
+		t.changedFrom(path, e)
 		t.emit(path, watcher.Remove, inoKey{dev, e.ino, e.mtime})
 	}
 }

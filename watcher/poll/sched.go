@@ -10,12 +10,17 @@ import (
 // Each tick adds quota (units of work: total units per period) and credit
 // (budget × elapsed wall time). Work runs while both are positive; each
 // chunk's measured wall time is taken from the credit. When the budget
-// binds, the sweep simply takes longer than its period.
+// binds, the sweep simply takes longer than its period. With cpuBudget
+// set (sweeps of shares, which mostly wait for a server), the process's CPU
+// time during the chunk is also taken from a CPU credit, and both must be
+// positive.
 type pacer struct {
-	period time.Duration
-	budget float64 // fraction of one core (of wall time)
-	quota  float64 // units that may run now
-	credit time.Duration
+	period    time.Duration
+	budget    float64 // fraction of one core (of wall time)
+	quota     float64 // units that may run now
+	credit    time.Duration
+	cpuBudget float64 // fraction of one core (the process's CPU time); 0: not counted
+	cpuCredit time.Duration
 }
 
 // creditCap bounds saved-up credit, so an idle stretch cannot turn into a
@@ -29,9 +34,22 @@ func (p *pacer) refill(total int, elapsed time.Duration) {
 	}
 	p.quota = min(p.quota+float64(total)*float64(elapsed)/float64(p.period), float64(total))
 	p.credit = min(p.credit+time.Duration(p.budget*float64(elapsed)), time.Duration(p.budget*float64(creditCap)))
+	if p.cpuBudget > 0 {
+		p.cpuCredit = min(p.cpuCredit+time.Duration(p.cpuBudget*float64(elapsed)), time.Duration(p.cpuBudget*float64(creditCap)))
+	}
 }
 
-func (p *pacer) ok() bool { return p.quota >= 1 && p.credit > 0 }
+func (p *pacer) ok() bool {
+	return p.quota >= 1 && p.credit > 0 && (p.cpuBudget <= 0 || p.cpuCredit > 0)
+}
+
+// charge takes a chunk's wall and CPU time from the credits.
+func (p *pacer) charge(wall, cpu time.Duration) {
+	p.credit -= wall
+	if p.cpuBudget > 0 {
+		p.cpuCredit -= cpu
+	}
+}
 
 // chunk is how many units run between two clock reads: a clock read costs
 // a few percent of one stat, so read it every few.
@@ -58,12 +76,18 @@ type sched struct {
 	hotFor   time.Duration
 	maxHot   int
 	last     time.Time
+	el       time.Duration // the elapsed time the current tick's sweeps refill for
+
+	// yield, if set, reports that someone waits for the loop (a Verify, a
+	// hint): the sweeps stop at their next directory (or chunk) and keep
+	// their credit for the next tick.
+	yield func() bool
 
 	// Hints (hint.go): pending by path, and where outcomes are counted
 	// (nil in tests that drive the scheduler alone).
 	pending   map[string]*pendingHint
 	hintWait  time.Duration
-	stats     *requests
+	req       *requests
 	hintLooks int64 // looks at hinted paths
 	// forwarded: an agent serves the mount; see the design notes in
 	// hint.go.
@@ -77,11 +101,28 @@ type sched struct {
 	dirSweeps int64 // completed directory sweeps
 
 	cold pacer
-	cdi  int32     // directory of the cold sweep
+	cdi  int32     // directory of the cold sweep (an index into order, if set)
 	cidx int       // next entry in it
 	ch   dirHandle // cdi, open during a tick
 
 	sweeps int64 // completed cold sweeps
+
+	// Shares (share.go). With any share root, the cold sweep goes through
+	// the directories in order (those with the most recently modified
+	// files first, recomputed every pass) and the read sweep runs.
+	hasShare   bool
+	shareOnly  bool      // every root is a share: no directory sweep
+	boosted    bool      // within startWindow of the start: a bigger stat sweep budget
+	started    time.Time // when the loop started
+	unfilled   bool      // a share file had no hash at the last read order
+	order      []int32
+	passStart  time.Time
+	reads      pacer
+	readRefs   []fileRef
+	rhead      int // next of the head (the most recent files)
+	rfull      int // next of all files
+	rslice     int // files of all read since the head was
+	readPasses int64
 
 	// The fill pass hashes what the baseline left unhashed, once.
 	fill       pacer
@@ -92,7 +133,7 @@ type sched struct {
 }
 
 func newSched(t *tree, o Options) *sched {
-	return &sched{
+	s := &sched{
 		t:        t,
 		opts:     o,
 		pending:  make(map[string]*pendingHint),
@@ -102,9 +143,42 @@ func newSched(t *tree, o Options) *sched {
 		maxHot:   maxHot,
 		hot:      make(map[fileRef]*hotFile),
 		hotDirs:  make(map[int32]hotDir),
-		dirs:     pacer{period: o.DirPeriod, budget: dirBudget},
-		cold:     pacer{period: o.ColdPeriod, budget: o.ColdBudget},
 		fill:     pacer{budget: fillBudget},
+	}
+	s.shareOnly = len(t.roots) > 0
+	for _, r := range t.roots {
+		if r.share != nil {
+			s.hasShare = true
+		} else {
+			s.shareOnly = false
+		}
+	}
+	s.boosted, s.started = s.hasShare, t.now
+	s.setBudgets()
+	return s
+}
+
+// setBudgets sets the sweeps' periods and budgets for the roots and the
+// mode: full polling (see the design notes) or forwarded (hint.go).
+func (s *sched) setBudgets() {
+	o := s.opts
+	s.dirs = pacer{period: o.DirPeriod, budget: dirBudget}
+	s.cold = pacer{period: o.ColdPeriod, budget: o.ColdBudget}
+	if s.hasShare {
+		s.cold.period = min(o.ColdPeriod, sharePeriod)
+		s.cold.budget, s.cold.cpuBudget = shareWall, o.ColdBudget
+		if s.boosted {
+			s.cold.cpuBudget *= startBoost
+		}
+	}
+	s.reads = pacer{period: o.ColdPeriod, budget: readWall}
+	if s.forwarded {
+		s.cold.period = max(o.ColdPeriod, forwardPeriod)
+		s.cold.budget = forwardBudget
+		if s.hasShare {
+			s.cold.budget, s.cold.cpuBudget = shareWall, forwardBudget
+		}
+		s.dirs.period, s.dirs.budget = max(o.DirPeriod, forwardPeriod), forwardBudget/2
 	}
 }
 
@@ -121,13 +195,26 @@ func (s *sched) tickEvery() time.Duration {
 
 // tick runs one round at time now.
 func (s *sched) tick(now time.Time) {
+	s.tickHot(now)
+	s.tickSweeps()
+}
+
+// tickHot is the first part of a tick: roots that went away, hot
+// directories and hot files. The loop delivers what it found before the
+// sweeps run, so a hot save does not wait for them.
+func (s *sched) tickHot(now time.Time) {
 	t := s.t
 	t.now = now
 	el := now.Sub(s.last)
 	if s.last.IsZero() || el <= 0 || el > max(time.Second, 2*s.tickEvery()) {
 		el = s.tickEvery() // after a stall (suspend, debugger) do not catch up
 	}
-	s.last = now
+	s.last, s.el = now, el
+
+	if s.boosted && now.Sub(s.started) > startWindow {
+		s.boosted = false
+		s.setBudgets()
+	}
 
 	// Roots that went away: retry.
 	for ri := range t.roots {
@@ -145,7 +232,7 @@ func (s *sched) tick(now time.Time) {
 			delete(s.hotDirs, di)
 			continue
 		}
-		t.checkDir(di, s.distrust(di))
+		t.checkDir(di, t.lies(di))
 	}
 
 	// Hot files: a stat each; their content is hashed every interval where
@@ -174,10 +261,22 @@ func (s *sched) tick(now time.Time) {
 		t.checkFile(ref.dir, i, nil, verify, true)
 	}
 	t.rescanDirty()
+}
 
+// tickSweeps is the rest of a tick: the paced sweeps, and what changed
+// made hot.
+func (s *sched) tickSweeps() {
+	t, el, now := s.t, s.el, s.t.now
 	s.sweepDirs(el)
-	s.sweepCold(el)
+	if s.hasShare {
+		s.sweepColdShares(el)
+	} else {
+		s.sweepCold(el)
+	}
 	s.sweepFill(el)
+	if !s.forwarded {
+		s.sweepRead(el)
+	}
 	t.rescanDirty()
 	s.absorb(now)
 }
@@ -273,9 +372,15 @@ func (s *sched) absorb(now time.Time) {
 // directory is looked at about once per DirPeriod.
 func (s *sched) sweepDirs(el time.Duration) {
 	t := s.t
+	if s.shareOnly {
+		return // the cold sweep lists every directory of a share
+	}
 	s.dirs.refill(t.ndirs, el)
 	skipped := 0
 	for s.dirs.ok() && skipped <= len(t.dirs) {
+		if s.yield != nil && s.yield() {
+			return
+		}
 		t0, r0 := time.Now(), t.rescanTime
 		for n := 0; n < chunk && s.dirs.quota >= 1 && skipped <= len(t.dirs); {
 			if int(s.ddi) >= len(t.dirs) {
@@ -284,7 +389,7 @@ func (s *sched) sweepDirs(el time.Duration) {
 			}
 			di := s.ddi
 			s.ddi++
-			if !t.live(di) {
+			if !t.live(di) || s.distrust(di) {
 				skipped++
 				continue
 			}
@@ -310,6 +415,9 @@ func (s *sched) sweepCold(el time.Duration) {
 	defer s.closeCold()
 	skipped := 0
 	for s.cold.ok() && skipped <= len(t.dirs) {
+		if s.yield != nil && s.yield() {
+			return
+		}
 		t0 := time.Now()
 		for n := 0; n < chunk && s.cold.quota >= 1 && skipped <= len(t.dirs); {
 			if int(s.cdi) >= len(t.dirs) {
@@ -377,6 +485,9 @@ func (s *sched) sweepFill(el time.Duration) {
 	s.fill.credit = min(s.fill.credit+time.Duration(s.fill.budget*float64(el)), time.Duration(s.fill.budget*float64(creditCap)))
 	steps := 0
 	for s.fill.credit > 0 && steps <= len(t.dirs)+t.nfiles {
+		if s.yield != nil && s.yield() {
+			return
+		}
 		t0 := time.Now()
 		for n := 0; n < chunk; steps++ {
 			if int(s.fdi) >= len(t.dirs) {
@@ -386,8 +497,8 @@ func (s *sched) sweepFill(el time.Duration) {
 				}
 				s.fdi, s.fidx, s.filledPass = 0, 0, 0
 			}
-			if !t.live(s.fdi) || s.fidx >= len(t.dirs[s.fdi].ents) {
-				s.fdi++
+			if !t.live(s.fdi) || s.fidx >= len(t.dirs[s.fdi].ents) || s.distrust(s.fdi) {
+				s.fdi++ // shares are filled by the read sweep
 				s.fidx = 0
 				continue
 			}

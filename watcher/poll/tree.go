@@ -6,7 +6,9 @@ package poll
 // (held-open directories) and root.go (roots that go away and come back).
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -83,10 +85,11 @@ type rootRec struct {
 	dir        int32
 	fs         fileSystem
 	nested     fileSystem // for directories on another device (a mount in the tree)
-	distrust   bool       // stat on this filesystem may lie: verify by content
-	fstype     string     // what statfs says the filesystem is
-	racy       int64      // racy window in ns: the filesystem's timestamp granularity
-	dev        uint64     // device of the root directory
+	distrust   bool       // a share: stat is not kept by this kernel (share.go)
+	share      *shareState
+	fstype     string // what statfs says the filesystem is
+	racy       int64  // racy window in ns: the filesystem's timestamp granularity
+	dev        uint64 // device of the root directory
 	parentDev  uint64
 	mountPoint bool // dev != parentDev at the start: the root is a mount point
 	down       bool // unreachable; its dirs are skipped until it is back
@@ -124,15 +127,29 @@ type tree struct {
 	nfiles int // files (non-directories) in the index
 	ndirs  int
 
-	now   time.Time // when the current pass started
-	quiet bool      // baseline: record, do not report
-	// hashUntil: while quiet, new files are hashed until this time; after
-	// it they are left for the cold sweep to hash.
+	now   time.Time   // when the current pass started
+	quiet bool        // baseline: record, do not report
+	obs   observation // what the last judge learnt (share.go)
+	// hashUntil: the baseline hashes files, the most recently modified
+	// first, until this time; the rest are left for the fill pass or the
+	// read sweep.
 	hashUntil time.Time
 
 	// rescanTime is the time checkDir spent rescanning directories that
 	// changed: work paid for by the change, not by the sweep's budget.
 	rescanTime time.Duration
+
+	// unwatched are the directories not watched because their path is
+	// longer than the system's PATH_MAX; tooLongSaid records that a root's
+	// first one was reported.
+	unwatched   map[string]struct{}
+	tooLongSaid map[int32]bool
+
+	// reported holds, per path, the state Verify last returned for it, or
+	// for a path it never returned, the state before its first reported
+	// change (absent for a new file). Verify returns only what differs
+	// from it (verify.go).
+	reported map[string]verState
 
 	events  []watcher.Event
 	errs    []error
@@ -156,6 +173,9 @@ func (t *tree) addRoot(path string, fsys fileSystem, distrust bool, fstype strin
 		return errors.New("not a directory")
 	}
 	r := rootRec{path: path, fs: fsys, nested: fsys, distrust: distrust, fstype: fstype, racy: int64(racy), dev: st.dev, parentDev: st.dev}
+	if distrust {
+		r.share = newShareState(false)
+	}
 	if o, ok := fsys.(interface{ otherDevice() fileSystem }); ok {
 		r.nested = o.otherDevice()
 	}
@@ -176,7 +196,50 @@ func (t *tree) addRoot(path string, fsys fileSystem, distrust bool, fstype strin
 	t.quiet = true
 	t.rescan(di, false)
 	t.quiet = quiet
+	t.hashBaseline(ri)
 	return nil
+}
+
+// hashBaseline hashes root ri's files until hashUntil, the most recently
+// modified first: those are the likeliest to be edited next, and the ones
+// a stat cannot vouch for (a second write within the timestamp's
+// granularity, sftp's whole seconds, leaves it as it was), so they need a
+// recorded hash most.
+func (t *tree) hashBaseline(ri int32) {
+	type ref struct {
+		di    int32
+		i     int
+		mtime int64
+	}
+	var files []ref
+	for di := range t.dirs {
+		d := &t.dirs[di]
+		if d.flags&dLive == 0 || d.root != ri {
+			continue
+		}
+		for i := range d.ents {
+			if e := &d.ents[i]; e.flags&(fHashed|fBig|fIgnored) == 0 && hashable(e.mode) {
+				files = append(files, ref{int32(di), i, e.mtime})
+			}
+		}
+	}
+	slices.SortFunc(files, func(a, b ref) int { return cmp.Compare(b.mtime, a.mtime) })
+	for _, f := range files {
+		if !time.Now().Before(t.hashUntil) {
+			return
+		}
+		d := &t.dirs[f.di]
+		e := &d.ents[f.i]
+		sum, ok, err := t.fsOf(f.di).hash(join(d.path, d.name(e)), e.mode)
+		switch {
+		case err != nil:
+		case ok:
+			e.hash = sum
+			e.flags |= fHashed
+		default:
+			e.flags |= fBig
+		}
+	}
 }
 
 // lookup finds path in the index: the directory holding it and its name
@@ -224,6 +287,35 @@ func (t *tree) lookup(path string) (di int32, name string, ok bool) {
 		di = c
 	}
 	return di, "", true
+}
+
+// pathMax is the system's limit on a path, NUL included (PATH_MAX on
+// Linux): a longer path cannot be opened, stat'ed or read by its name.
+const pathMax = 4096
+
+// tooLong records directory p (in directory di) as not watched because its
+// path is too long to open. The first one of a root is reported, briefly;
+// the rest are only listed (Watcher.Unwatched): a tree that deep has many,
+// and each report would carry a path of more than 4 KiB.
+func (t *tree) tooLong(di int32, p string) {
+	if t.unwatched == nil {
+		t.unwatched = make(map[string]struct{})
+		t.tooLongSaid = make(map[int32]bool)
+	}
+	t.unwatched[p] = struct{}{}
+	if r := t.dirs[di].root; !t.tooLongSaid[r] {
+		t.tooLongSaid[r] = true
+		t.report(fmt.Errorf("poll: %s has directories whose path is longer than PATH_MAX (%d bytes), e.g. %s; they are not watched (the status lists them)",
+			t.roots[r].path, pathMax, elide(p)))
+	}
+}
+
+// elide shortens a long path for a message: its start and its end.
+func elide(p string) string {
+	if len(p) <= 160 {
+		return p
+	}
+	return p[:100] + "…" + p[len(p)-50:]
 }
 
 // inside reports whether path is root or lies below it.
@@ -350,3 +442,13 @@ func (t *tree) rescanDirty() {
 }
 
 func entrySize() uintptr { return unsafe.Sizeof(entry{}) }
+
+// unwatchedList returns the unwatched directories, sorted.
+func (t *tree) unwatchedList() []string {
+	out := make([]string, 0, len(t.unwatched))
+	for p := range t.unwatched {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
