@@ -275,13 +275,23 @@ func (q *Queue) run() {
 		var batch Batch
 		if !st.busy && st.ready {
 			early := q.early(st)
+			writing := q.writing(st)
 			in = q.drain(in, st)
-			if early && (!q.early(st) || q.opts.Quiet != nil && !q.opts.Quiet()) {
+			switch {
+			case early && (!q.early(st) || q.opts.Quiet != nil && !q.opts.Quiet()):
 				// Events that were already waiting, or are still on their
 				// way, say the save is not over after all (the next file's
 				// first write): wait for them, rather than build that file
 				// half-written.
 				st.noisy = true
+				arm()
+				if !st.ready {
+					continue
+				}
+			case !writing && q.writing(st):
+				// A waiting event says a file is open for writing now:
+				// wait for its close (MaxWait bounds it) rather than build
+				// it half-written.
 				arm()
 				if !st.ready {
 					continue

@@ -867,3 +867,53 @@ func TestWritingHoldsTheBatch(t *testing.T) {
 		h.q.Done()
 	})
 }
+
+// TestWritingHoldsADrainedBatch: a batch that is ready (here the start-up
+// batch) takes the events already waiting before it goes out; when one of
+// them says a file is open for writing, the batch waits for its close
+// instead of going out with the file half-written.
+func TestWritingHoldsADrainedBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := make(chan watcher.Event, 4)
+		in <- watcher.Event{Path: "/a", Op: watcher.Write | watcher.Writing, Time: time.Now()}
+		q := New(in, Options{Initial: true})
+		defer q.Close()
+		start := time.Now()
+		time.Sleep(200 * time.Millisecond)
+		in <- watcher.Event{Path: "/a", Op: watcher.Write | watcher.Complete, Time: time.Now()}
+		b := <-q.Batches()
+		if d := time.Since(start); d < 200*time.Millisecond {
+			t.Errorf("the batch went out %v after start, while /a was still being written", d)
+		}
+		if !b.Initial || !slices.Equal(paths(b), []string{"/a"}) {
+			t.Errorf("batch = %+v, want the start-up batch with /a", b)
+		}
+		q.Done()
+	})
+}
+
+// TestNothingLeftStartsAfresh: a temporary file created and removed (go
+// build's umask probe, an editor's backup) leaves nothing to build; a
+// change made more than MaxWait later must still get its settle (here: the
+// hold while the file is open for writing), not go out at once because
+// MaxWait was counted from the temporary file.
+func TestNothingLeftStartsAfresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Options{})
+		h.send(watcher.Create, "/app-go-tmp-umask")
+		h.send(watcher.Remove, "/app-go-tmp-umask")
+		h.none(2 * DefaultMaxWait)
+		h.send(watcher.Write|watcher.Writing, "/main.go") // truncated, not written yet
+		h.none(50 * time.Millisecond)
+		h.send(watcher.Write|watcher.Complete, "/main.go")
+		start := time.Now()
+		b := h.next(time.Minute)
+		if d := time.Since(start); d != CompleteSettle {
+			t.Errorf("batch %v after the close, want %v", d, CompleteSettle)
+		}
+		if got := paths(b); !slices.Equal(got, []string{"/main.go"}) {
+			t.Errorf("batch %v", got)
+		}
+		h.q.Done()
+	})
+}

@@ -142,6 +142,12 @@ func (s *changeSet) drop(path string) {
 			s.writing--
 		}
 		delete(s.m, path)
+		if len(s.m) == 0 {
+			// Nothing left (a temporary file created and removed): the
+			// next change starts a new batch, with its own first time,
+			// so MaxWait counts from it and not from the temporary file.
+			s.first = time.Time{}
+		}
 	}
 }
 
