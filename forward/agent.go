@@ -114,30 +114,17 @@ func RunAgent(ctx context.Context, opts AgentOptions) error {
 	if err != nil {
 		return fatalf("%v", err)
 	}
-	abs, err := filepath.Abs(opts.Dir)
+	abs, err := watcher.RootDir(opts.Dir)
 	if err != nil {
 		return fatalf("%s: %v", opts.Dir, err)
 	}
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
-	if fi, err := os.Stat(abs); err != nil {
-		return fatalf("%s: %v", opts.Dir, unwrapPath(err))
-	} else if !fi.IsDir() {
-		return fatalf("%s: not a directory", opts.Dir)
-	}
 	host, _ := os.Hostname()
 	a := &agent{opts: opts, root: abs, ws: ws, log: watcher.Options{Logger: opts.Logger}.LoggerOrDiscard(), host: host}
 	defer a.stopPipe()
 	return a.run(ctx)
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // endpoint turns the daemon's http(s) URL into the agent endpoint's

@@ -36,15 +36,7 @@ func TestWatchPoll(t *testing.T) {
 // TestWatchPollDeafMount: a change made on the backing side of a bindfs
 // mount, which inotify never hears of, reaches the client with -watch poll.
 func TestWatchPollDeafMount(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("FUSE mounts are tested on Linux")
-	}
-	base := t.TempDir()
-	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
-	must(t, os.Mkdir(src, 0o755))
-	must(t, os.Mkdir(mnt, 0o755))
-	must(t, os.WriteFile(filepath.Join(src, "index.html"), page("one"), 0o644))
-	testenv.Bindfs(t, src, mnt)
+	src, mnt := deafSite(t)
 	d := startDaemon(t, testenv.FreeAddr(t), "-watch", "poll", mnt)
 	c := d.dial(t)
 	readType(t, c, "hello")
@@ -100,4 +92,22 @@ func TestAutoPollsADeafMountByItself(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(src, "index.html"), page(title), 0o644)) // behind the mount
 		waitTitle(t, ctx, title)
 	}
+}
+
+// deafSite returns a site of one page, index.html (title "one"), in src and
+// a bindfs mount of it at mnt, unmounted at the end of the test: writes to
+// src reach mnt with no inotify event there. It skips off Linux.
+func deafSite(t *testing.T) (src, mnt string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("FUSE mounts are tested on Linux")
+	}
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	must(t, err)
+	src, mnt = filepath.Join(base, "src"), filepath.Join(base, "mnt")
+	must(t, os.Mkdir(src, 0o755))
+	must(t, os.Mkdir(mnt, 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "index.html"), page("one"), 0o644))
+	testenv.Bindfs(t, src, mnt)
+	return src, mnt
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -271,15 +270,7 @@ func TestDashboardClientIsNotReloaded(t *testing.T) {
 // was written; the save says when it was written (the file's ctime) and
 // how long the poller took to notice.
 func TestPolledSaveKnowsWhenItWasWritten(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("FUSE mounts and ctime are tested on Linux")
-	}
-	base := t.TempDir()
-	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
-	must(t, os.Mkdir(src, 0o755))
-	must(t, os.Mkdir(mnt, 0o755))
-	must(t, os.WriteFile(filepath.Join(src, "index.html"), page("one"), 0o644))
-	testenv.Bindfs(t, src, mnt)
+	src, mnt := deafSite(t)
 	d := startDaemon(t, testenv.FreeAddr(t), "-poll-interval", "200ms", mnt)
 	c := d.dial(t)
 	readType(t, c, "hello")

@@ -129,16 +129,7 @@ func waitMode(t *testing.T, addr, mode string) mountStatus {
 // the agent killed with SIGKILL and restarted (with a change made while it
 // was down), and the daemon restarted.
 func TestForwardEndToEnd(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("FUSE mounts are tested on Linux")
-	}
-	base, err := filepath.EvalSymlinks(t.TempDir())
-	must(t, err)
-	src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
-	must(t, os.Mkdir(src, 0o755))
-	must(t, os.Mkdir(mnt, 0o755))
-	must(t, os.WriteFile(filepath.Join(src, "index.html"), page("one"), 0o644))
-	testenv.Bindfs(t, src, mnt)
+	src, mnt := deafSite(t)
 	addr := testenv.FreeAddr(t)
 	d := startDaemonAt(t, addr, "-debounce", "0", mnt)
 	a := startProc(t, "forward", "-to", "http://"+addr, src)

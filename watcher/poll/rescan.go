@@ -95,16 +95,7 @@ func (t *tree) sameNames(di int32) bool {
 		t.dirFailed(di, err)
 		return true
 	}
-	d := &t.dirs[di]
-	if len(names) != len(d.ents) {
-		return false
-	}
-	for _, n := range names {
-		if _, ok := d.find(n); !ok {
-			return false
-		}
-	}
-	return true
+	return t.sameNameList(di, names)
 }
 
 // rescan lists directory di and compares every entry with the index:
