@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "run a small subset of every figure (under a minute; CI's smoke test)")
 	trials := fs.Int("trials", 30, "measured trials per latency figure (-quick: 3)")
 	warmup := fs.Int("warmup", 5, "unmeasured warm-up trials before them (-quick: 1)")
-	figures := fs.String("figures", "", "comma-separated figure numbers to run (1–7; default all)")
+	figures := fs.String("figures", "", "comma-separated figure numbers to run (1–9; default all)")
 	out := fs.String("out", "", "directory for latest.md and latency.svg (default bench/results, -quick: bench/results/quick; \"-\": none)")
 	readme := fs.Bool("readme", false, "also put the tables and plot into bench/README.md")
 	bin := fs.String("bin", "", "measure this reloadd binary instead of building ./cmd/reloadd")
