@@ -144,7 +144,7 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 			return err
 		}
 		defer m.unmount()
-		fusePID = m.cmd.Process.Pid
+		fusePID = m.pid()
 	case "sshfs":
 		m, err := mountSSHFS(src, mnt)
 		if err != nil {

@@ -21,6 +21,9 @@ type bindfsMount struct {
 	exited   chan struct{}
 }
 
+// pid is the FUSE daemon's process id.
+func (m *bindfsMount) pid() int { return m.cmd.Process.Pid }
+
 // errNoTool marks a figure that cannot run because a tool is missing.
 var errNoTool = errors.New("tool missing")
 

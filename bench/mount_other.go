@@ -16,6 +16,7 @@ func mountBindfs(src, dir string) (*bindfsMount, error) {
 	return nil, fmt.Errorf("bindfs mounts need Linux: %w", errNoTool)
 }
 
+func (m *bindfsMount) pid() int { return 0 }
 func (m *bindfsMount) unmount() {}
 
 type sshfsMount struct{ src, dir string }
