@@ -98,3 +98,20 @@ func checkRows(t *testing.T, out string) []string {
 	}
 	return rows
 }
+
+// TestCheckProbesAShare: for a polled mount (a real bindfs mount), -check
+// says what its poller would start from: the stat verdict and why, what a
+// forced stat and a read cost there, and the sweep estimate.
+func TestCheckProbesAShare(t *testing.T) {
+	_, mnt := deafSite(t)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-check", mnt}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{mnt + ": stat unproven: ", "forced stat ", " µs, read ", "1 files; a sweep by stat ≈ "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("-check output lacks %q:\n%s", want, s)
+		}
+	}
+}
