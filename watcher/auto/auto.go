@@ -124,7 +124,11 @@ func ProbeMount(c Choice) (*PollStatus, error) {
 	if c.Mode != Poll {
 		return nil, nil
 	}
-	rs, err := poll.Probe(c.Path, poll.Options{MountType: c.FSType}, 0)
+	o := poll.Options{MountType: c.FSType}
+	if isSSHFS(c.FSType) {
+		o.StatCache = sshfsStatCache(sshfsOptions(c.Path))
+	}
+	rs, err := poll.Probe(c.Path, o, 0)
 	if err != nil {
 		return nil, fmt.Errorf("auto: %w", err)
 	}
@@ -302,6 +306,9 @@ func (w *Watcher) pollOpts(f *watcher.Filter) poll.Options {
 func (w *Watcher) mountPollOpts(m *mount) poll.Options {
 	o := w.pollOpts(m.filter)
 	o.MountType = m.choice.FSType
+	if isSSHFS(o.MountType) {
+		o.StatCache = sshfsStatCache(sshfsOptions(m.choice.Path))
+	}
 	return o
 }
 

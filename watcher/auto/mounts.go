@@ -5,7 +5,9 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/reloadd/reloadd/internal/mountinfo"
 	"github.com/reloadd/reloadd/watcher"
@@ -149,6 +151,33 @@ func sshfsReason(opts map[string]string, found bool) string {
 	return why + "; new files may show only when its directory cache expires (20 s), unless it was mounted with -o dir_cache=no (its sshfs process is not visible here)"
 }
 
+// sshfsDefaultCache is how long sshfs keeps attributes unless told
+// otherwise (its dcache_timeout).
+const sshfsDefaultCache = 20 * time.Second
+
+// isSSHFS reports whether fstype is sshfs's.
+func isSSHFS(fstype string) bool { return fstype == "fuse.sshfs" || fstype == "sshfs" }
+
+// sshfsStatCache is how long the sshfs serving a mount keeps a file's
+// attributes, from its options (found: its process was seen): none with
+// dir_cache=no (sshfs 3: names, attributes and links) or cache=no (sshfs
+// 2); else dcache_stat_timeout, dcache_timeout or cache_timeout (sshfs 2),
+// in seconds; else the default, 20 s — also when its process is not
+// visible (sshfs in another PID namespace), the likeliest case.
+func sshfsStatCache(opts map[string]string, found bool) time.Duration {
+	if found && (opts["dir_cache"] == "no" || opts["cache"] == "no") {
+		return 0
+	}
+	for _, k := range []string{"dcache_stat_timeout", "dcache_timeout", "cache_stat_timeout", "cache_timeout"} {
+		if v, ok := opts[k]; ok {
+			if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+				return time.Duration(n * float64(time.Second))
+			}
+		}
+	}
+	return sshfsDefaultCache
+}
+
 // Choice is the watch mode chosen for one mount within a watched tree.
 type Choice struct {
 	// Path is the subtree: a watched root, or a mount point below one.
@@ -190,7 +219,7 @@ func Plan(roots []string, mounts []Mount, statfs func(path string) (int64, error
 			fstype = "unknown"
 		}
 		mode, why := Classify(fstype, magic)
-		if fstype == "fuse.sshfs" || fstype == "sshfs" {
+		if isSSHFS(fstype) {
 			why = sshfsReason(sshfsOptions(m.Point))
 		}
 		out = append(out, Choice{Path: path, FSType: fstype, Mode: mode, Reason: why})

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reloadd/reloadd/internal/testenv"
 )
@@ -17,9 +18,11 @@ func TestSSHFSDirCacheHint(t *testing.T) {
 		name       string
 		opts       []string
 		want, dont string
+		cache      time.Duration // what the poller is told of sshfs's attribute cache
 	}{
-		{"default", nil, "mount with -o dir_cache=no", "mounted with dir_cache=no"},
-		{"dir_cache=no", []string{"dir_cache=no"}, "mounted with dir_cache=no", "mount with -o"},
+		{"default", nil, "mount with -o dir_cache=no", "mounted with dir_cache=no", 20 * time.Second},
+		{"dir_cache=no", []string{"dir_cache=no"}, "mounted with dir_cache=no", "mount with -o", 0},
+		{"dcache_timeout=5", []string{"dcache_timeout=5"}, "mount with -o dir_cache=no", "mounted with dir_cache=no", 5 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := t.TempDir()
@@ -36,6 +39,9 @@ func TestSSHFSDirCacheHint(t *testing.T) {
 			}
 			if len(plan) != 1 || plan[0].Mode != Poll || !strings.Contains(plan[0].Reason, tc.want) || strings.Contains(plan[0].Reason, tc.dont) {
 				t.Errorf("plan = %+v; want a reason with %q and without %q", plan, tc.want, tc.dont)
+			}
+			if got := sshfsStatCache(sshfsOptions(mnt)); got != tc.cache {
+				t.Errorf("stat cache %v, want %v", got, tc.cache)
 			}
 		})
 	}
@@ -61,5 +67,26 @@ func TestParseSSHFSArgs(t *testing.T) {
 	}
 	if got := absFrom("/home/u", "rel/mnt"); got != "/home/u/rel/mnt" {
 		t.Errorf("absFrom = %q", got)
+	}
+}
+
+func TestSSHFSStatCache(t *testing.T) {
+	for _, tc := range []struct {
+		opts  map[string]string
+		found bool
+		want  time.Duration
+	}{
+		{nil, false, 20 * time.Second}, // its process not visible: sshfs's default
+		{map[string]string{}, true, 20 * time.Second},
+		{map[string]string{"dir_cache": "no"}, true, 0},
+		{map[string]string{"cache": "no"}, true, 0},
+		{map[string]string{"dcache_timeout": "5"}, true, 5 * time.Second},
+		{map[string]string{"dcache_timeout": "5", "dcache_stat_timeout": "1.5"}, true, 1500 * time.Millisecond},
+		{map[string]string{"cache_timeout": "60"}, true, time.Minute},
+		{map[string]string{"dcache_timeout": "x"}, true, 20 * time.Second},
+	} {
+		if got := sshfsStatCache(tc.opts, tc.found); got != tc.want {
+			t.Errorf("sshfsStatCache(%v, %v) = %v, want %v", tc.opts, tc.found, got, tc.want)
+		}
 	}
 }

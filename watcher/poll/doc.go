@@ -171,7 +171,13 @@
 //     being filled in) as well as by wall time ([shareWall], 50 %, so that
 //     hot files keep their interval), and takes at least [sharePeriod]
 //     (1 s). Its period therefore follows the measured cost per look:
-//     files × CPU per forced stat ÷ budget. The status shows both;
+//     files × CPU per forced stat ÷ budget. The status shows both. Where
+//     the filesystem keeps attributes for a known time (Options.StatCache:
+//     sshfs, 20 s unless its options say otherwise), the sweep takes at
+//     least that long plus [statCacheMargin]: a visit before the entry
+//     expires reads the cache, so a faster sweep costs more CPU for the
+//     same latency (about the cache's lifetime at most). There the verdict
+//     stays "lies": a change that a later stat showed proves nothing;
 //   - a read sweep reads files within a CPU budget, the most recently
 //     modified first: the [readHead] (256) newest again after every
 //     [readSlice] (1,024) of all of them, so a change a stat does not show

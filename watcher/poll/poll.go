@@ -82,6 +82,14 @@ type Options struct {
 	// caller knows it (watcher/auto does): it chooses a share's starting
 	// verdict (sshfs: the stat lies). "" leaves it to the evidence.
 	MountType string
+	// StatCache is how long the filesystem itself keeps a file's
+	// attributes, where the caller knows it (watcher/auto does for sshfs:
+	// 20 s unless its options say otherwise): a forced stat is answered
+	// from that cache until the entry expires. The stat sweep then takes at
+	// least StatCache plus [statCacheMargin] — a faster sweep would only read
+	// the cache — and the verdict stays "lies" (a change a later stat shows
+	// proves nothing: the entry had expired). 0: no such cache known.
+	StatCache time.Duration
 	// HintWait is how long a hinted change may take to show through the
 	// mount (see [Watcher.Hint]). 0 means DefaultHintWait.
 	HintWait time.Duration
@@ -202,6 +210,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 		}
 		if sh := t.roots[len(t.roots)-1].share; sh != nil && (o.MountType == "fuse.sshfs" || o.MountType == "sshfs") {
 			*sh = *newShareState(true)
+			sh.sticky = o.StatCache > 0
 		}
 		w.roots = append(w.roots, Root{Path: r, FSType: fstype, VerifyContent: !trusted})
 	}

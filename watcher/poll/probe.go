@@ -109,6 +109,9 @@ func Probe(root string, opts Options, limit time.Duration) (RootStats, error) {
 	budget, wall, floor := DefaultColdBudget, 1.0, DefaultColdPeriod
 	if !trusted {
 		budget, wall, floor = DefaultShareBudget, shareWall, sharePeriod
+		if opts.StatCache > 0 {
+			floor = max(floor, opts.StatCache+statCacheMargin)
+		}
 	}
 	if opts.ColdBudget > 0 {
 		budget = opts.ColdBudget

@@ -166,6 +166,11 @@ func (s *sched) setBudgets() {
 	s.cold = pacer{period: o.ColdPeriod, budget: o.ColdBudget}
 	if s.hasShare {
 		s.cold.period = min(o.ColdPeriod, sharePeriod)
+		if o.StatCache > 0 {
+			// Sweeping faster than the filesystem's own attribute cache
+			// expires only reads the cache: the same latency at more CPU.
+			s.cold.period = max(s.cold.period, o.StatCache+statCacheMargin)
+		}
 		s.cold.budget, s.cold.cpuBudget = shareWall, o.ColdBudget
 		if s.boosted {
 			s.cold.cpuBudget *= startBoost

@@ -189,3 +189,42 @@ func TestSchedDirSweepNotStalledByRescans(t *testing.T) {
 		t.Errorf("new file in another directory seen at tick %d, want within two directory periods (tick 8); events %v", got, evs)
 	}
 }
+
+// TestSchedShareSweepWaitsForTheStatCache: where the filesystem keeps
+// attributes for a known time (sshfs: 20 s), the stat sweep of a share
+// takes at least that long plus the margin — a faster one would only read
+// the cache — and the verdict stays "lies" however many changes a later
+// stat showed. Without such a cache the sweep may take as little as
+// sharePeriod and evidence decides.
+func TestSchedShareSweepWaitsForTheStatCache(t *testing.T) {
+	for _, tc := range []struct {
+		cache      time.Duration
+		wantPeriod time.Duration
+		wantAfter  StatVerdict // after evidenceMin+1 changes the stat showed
+	}{
+		{0, sharePeriod, StatTruthful},
+		{20 * time.Second, 20*time.Second + statCacheMargin, StatLies},
+	} {
+		t.Run(tc.cache.String(), func(t *testing.T) {
+			m := newMemFS()
+			m.write("/r/f", "v1")
+			tr := newTestTree(t, m, true)
+			sh := tr.roots[0].share
+			if sh == nil {
+				t.Fatal("the test tree's root is no share")
+			}
+			*sh = *newShareState(true)
+			sh.sticky = tc.cache > 0
+			s := newSched(tr, Options{StatCache: tc.cache}.withDefaults())
+			if s.cold.period != tc.wantPeriod {
+				t.Errorf("stat sweep period %v, want %v", s.cold.period, tc.wantPeriod)
+			}
+			for range evidenceMin + 1 {
+				sh.observe(obsHeld, fileRef{}, tr.now)
+			}
+			if v := sh.verdict(); v != tc.wantAfter {
+				t.Errorf("verdict %q after %d truthful observations, want %q", v, evidenceMin+1, tc.wantAfter)
+			}
+		})
+	}
+}

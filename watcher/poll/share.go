@@ -23,6 +23,10 @@ const (
 	// filling in hashes (a one-time cost, like the fill pass's).
 	startBoost  = 2.0
 	startWindow = 30 * time.Second
+	// statCacheMargin is added to Options.StatCache for the shortest stat
+	// sweep: sshfs stamps its cache entries in whole seconds, and the
+	// sweep's order changes a little from pass to pass.
+	statCacheMargin = 2 * time.Second
 	// shareWall bounds the share of wall time the stat sweep may keep the
 	// loop busy (mostly waiting for the server): the rest is for hot
 	// files, hints and the other sweeps.
@@ -109,7 +113,10 @@ func (c *cost) add(wall, cpu time.Duration, units int) {
 type shareState struct {
 	initial StatVerdict // from the filesystem type
 	why     string      // the reason for initial
-	ring    uint32      // the last observations, newest in bit 0: 1 = lied
+	// sticky: initial is lies because of a cache of known lifetime
+	// (Options.StatCache); truthful evidence cannot overturn it.
+	sticky  bool
+	ring    uint32 // the last observations, newest in bit 0: 1 = lied
 	nring   int
 	held    int64 // content changes the stat showed
 	lied    int64 // content changes it did not
@@ -140,7 +147,7 @@ func (s *shareState) verdict() StatVerdict {
 	switch {
 	case s.ring&mask != 0:
 		return StatLies
-	case s.nring >= evidenceMin:
+	case s.nring >= evidenceMin && !s.sticky:
 		return StatTruthful
 	}
 	return s.initial
@@ -254,6 +261,8 @@ func (s *sched) why(sh *shareState) string {
 		return "a change was read whose forced stat had not moved (" + itoa(sh.lied) + " of " + itoa(sh.lied+sh.held) + " changes so far)"
 	case v == StatTruthful:
 		return "the last " + itoa(int64(sh.nring)) + " changes read all showed in the forced stat"
+	case sh.sticky:
+		return sh.why + "; the stat sweep waits for the cache to expire (a change a later stat shows proves nothing)"
 	}
 	return sh.why + " (no changes read yet)"
 }
