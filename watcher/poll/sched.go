@@ -154,6 +154,7 @@ func newSched(t *tree, o Options) *sched {
 		}
 	}
 	s.boosted, s.started = s.hasShare, t.now
+	s.unfilled = s.hasShare // until the first read order says otherwise
 	s.setBudgets()
 	return s
 }
@@ -279,7 +280,10 @@ func (s *sched) tickSweeps() {
 		s.sweepCold(el)
 	}
 	s.sweepFill(el)
-	if !s.forwarded {
+	if !s.forwarded || s.unfilled {
+		// Forwarded, the read sweep only fills in the hashes the baseline
+		// left: without one, a same-bytes rewrite a hint names would
+		// count as a change.
 		s.sweepRead(el)
 	}
 	t.rescanDirty()

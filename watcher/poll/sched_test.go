@@ -228,3 +228,45 @@ func TestSchedShareSweepWaitsForTheStatCache(t *testing.T) {
 		})
 	}
 }
+
+// TestSchedForwardedFillsHashes: with an agent serving the share
+// (forwarded mode) the read sweep no longer looks for changes, but the
+// files the baseline left without a hash still get one — else a hinted
+// rewrite with the same bytes would count as a change.
+func TestSchedForwardedFillsHashes(t *testing.T) {
+	m := newMemFS()
+	for f := range 20 {
+		m.write(fmt.Sprintf("/r/f%02d", f), "v1")
+	}
+	tr := newTree(watcher.DefaultFilter())
+	tr.now = time.Unix(0, m.now+10*sec) // hashUntil zero: the baseline hashes nothing
+	if err := tr.addRoot("/r", m, true, "mem", racyRemote); err != nil {
+		t.Fatal(err)
+	}
+	s := newSched(tr, Options{}.withDefaults())
+	s.forwarded = true
+	s.setBudgets()
+	start := tr.now
+	s.last = start
+	unhashed := func() int {
+		n := 0
+		for _, d := range tr.dirs {
+			for _, e := range d.ents {
+				if !e.mode.IsDir() && e.flags&fHashed == 0 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := unhashed(); n != 20 {
+		t.Fatalf("%d files without a hash after the baseline, want all 20", n)
+	}
+	for k := 1; k <= 600 && unhashed() > 0; k++ { // a minute of ticks
+		s.tick(start.Add(time.Duration(k) * 100 * time.Millisecond))
+		tr.take()
+	}
+	if n := unhashed(); n != 0 {
+		t.Errorf("%d files still without a hash after a minute in forwarded mode", n)
+	}
+}
