@@ -68,37 +68,6 @@ func boxSCSS(width int) []byte {
 	return fmt.Appendf(nil, "$w: %dpx;\n#box { width: $w; height: 10px; background: #08c; }\n", width)
 }
 
-const benchGoApp = `package main
-
-import (
-	"html/template"
-	"net/http"
-	"os"
-	"path/filepath"
-)
-
-const version = "%s"
-
-func main() {
-	exe, _ := os.Executable()
-	dir := filepath.Dir(exe)
-	http.Handle("/static/", http.StripPrefix("/static/", http.FileServer(http.Dir(filepath.Join(dir, "static")))))
-	http.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		t, err := template.ParseFiles(filepath.Join(dir, "templates", "index.html"))
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		t.Execute(w, version)
-	})
-	println("app: listening")
-	if err := http.ListenAndServe(os.Args[1], nil); err != nil {
-		println(err.Error())
-		os.Exit(1)
-	}
-}
-`
-
 const benchExpressApp = `const express = require("express");
 const fs = require("fs");
 const path = require("path");
@@ -229,7 +198,7 @@ func (s *suite) goFlow(css, reload *latencyRow) (*workflow, error) {
 	}
 	page := boxPage(`<link rel="stylesheet" href="/static/app.css">`, "{{.}}")
 	if err := writeTree(dir, map[string]string{"go.mod": "module example.com/app\n\ngo 1.22\n",
-		"main.go": fmt.Sprintf(benchGoApp, "0"), "templates/index.html": page, "static/app.css": string(boxCSS(100))}); err != nil {
+		"main.go": fmt.Sprintf(testenv.GoAppMain, "0"), "templates/index.html": page, "static/app.css": string(boxCSS(100))}); err != nil {
 		return nil, err
 	}
 	appAddr, err := freeAddr()
@@ -240,7 +209,7 @@ func (s *suite) goFlow(css, reload *latencyRow) (*workflow, error) {
 		"-build", "cd " + shq(dir) + " && " + shq(goTool) + " build -o app .", "-run", shq(filepath.Join(dir, "app")) + " " + appAddr,
 		"-build-on", "*.go", dir}, edits: []workflowEdit{
 		{name: "CSS edit", file: filepath.Join(dir, "static", "app.css"), content: func(i int) []byte { return boxCSS(100 + i) }, css: true, latency: css},
-		{name: ".go edit", file: filepath.Join(dir, "main.go"), content: func(i int) []byte { return fmt.Appendf(nil, benchGoApp, strconv.Itoa(i)) },
+		{name: ".go edit", file: filepath.Join(dir, "main.go"), content: func(i int) []byte { return fmt.Appendf(nil, testenv.GoAppMain, strconv.Itoa(i)) },
 			needsBuild: true, latency: reload, wantVersion: strconv.Itoa},
 	}}, nil
 }

@@ -218,39 +218,6 @@ func TestSassBuildSwapsInPlace(t *testing.T) {
 	}
 }
 
-// goApp is a Go net/http app: templates read per request, static files
-// served from static/.
-const goAppMain = `package main
-
-import (
-	"html/template"
-	"net/http"
-	"os"
-	"path/filepath"
-)
-
-const footer = "%s"
-
-func main() {
-	exe, _ := os.Executable()
-	dir := filepath.Dir(exe)
-	http.Handle("/static/", http.StripPrefix("/static/", http.FileServer(http.Dir(filepath.Join(dir, "static")))))
-	http.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		t, err := template.ParseFiles(filepath.Join(dir, "templates", "index.html"))
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		t.Execute(w, footer)
-	})
-	println("app: listening")
-	if err := http.ListenAndServe(os.Args[1], nil); err != nil {
-		println(err.Error())
-		os.Exit(1)
-	}
-}
-`
-
 func TestGoAppStylesheetSwapsWithoutRebuild(t *testing.T) {
 	goTool := testenv.Need(t, "go")
 	dir := t.TempDir()
@@ -258,7 +225,7 @@ func TestGoAppStylesheetSwapsWithoutRebuild(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(dir, "static"), 0o755))
 	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/app\n\ngo 1.22\n")
 	mainGo := filepath.Join(dir, "main.go")
-	writeFile(t, mainGo, fmt.Sprintf(goAppMain, "v1"))
+	writeFile(t, mainGo, fmt.Sprintf(testenv.GoAppMain, "v1"))
 	tmpl := filepath.Join(dir, "templates", "index.html")
 	writeFile(t, tmpl, formPage(`<link rel="stylesheet" href="/static/app.css">`, "one")+"<footer id=f>{{.}}</footer>")
 	css := filepath.Join(dir, "static", "app.css")
@@ -300,7 +267,7 @@ func TestGoAppStylesheetSwapsWithoutRebuild(t *testing.T) {
 
 	// Go: one build, one restart, one reload.
 	b.connected()
-	writeFile(t, mainGo, fmt.Sprintf(goAppMain, "v2"))
+	writeFile(t, mainGo, fmt.Sprintf(testenv.GoAppMain, "v2"))
 	if m := nextBuildIs(t, ws, 4, mainGo); m["action"] != hub.ActionReload {
 		t.Errorf("a .go edit: %v, want a reload", m)
 	}
