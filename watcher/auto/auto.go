@@ -124,11 +124,7 @@ func ProbeMount(c Choice) (*PollStatus, error) {
 	if c.Mode != Poll {
 		return nil, nil
 	}
-	o := poll.Options{MountType: c.FSType}
-	if isSSHFS(c.FSType) {
-		o.StatCache = sshfsStatCache(sshfsOptions(c.Path))
-	}
-	rs, err := poll.Probe(c.Path, o, 0)
+	rs, err := poll.Probe(c.Path, poll.Options{MountType: c.FSType, StatCache: c.StatCache}, 0)
 	if err != nil {
 		return nil, fmt.Errorf("auto: %w", err)
 	}
@@ -305,10 +301,7 @@ func (w *Watcher) pollOpts(f *watcher.Filter) poll.Options {
 // mountPollOpts are pollOpts for polling mount m itself.
 func (w *Watcher) mountPollOpts(m *mount) poll.Options {
 	o := w.pollOpts(m.filter)
-	o.MountType = m.choice.FSType
-	if isSSHFS(o.MountType) {
-		o.StatCache = sshfsStatCache(sshfsOptions(m.choice.Path))
-	}
+	o.MountType, o.StatCache = m.choice.FSType, m.choice.StatCache
 	return o
 }
 

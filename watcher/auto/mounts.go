@@ -188,6 +188,10 @@ type Choice struct {
 	Mode Mode `json:"mode"`
 	// Reason says why, for the terminal and /_reloadd/status.
 	Reason string `json:"reason"`
+	// StatCache is how long the filesystem itself keeps a file's
+	// attributes, where known (sshfs: see sshfsStatCache); 0 for none or
+	// unknown. The poller of the mount is told (poll.Options.StatCache).
+	StatCache time.Duration `json:"-"`
 }
 
 // Plan decides, for each watched root, the mounts it spans and the mode for
@@ -219,10 +223,12 @@ func Plan(roots []string, mounts []Mount, statfs func(path string) (int64, error
 			fstype = "unknown"
 		}
 		mode, why := Classify(fstype, magic)
+		var cache time.Duration
 		if isSSHFS(fstype) {
-			why = sshfsReason(sshfsOptions(m.Point))
+			opts, found := sshfsOptions(m.Point)
+			why, cache = sshfsReason(opts, found), sshfsStatCache(opts, found)
 		}
-		out = append(out, Choice{Path: path, FSType: fstype, Mode: mode, Reason: why})
+		out = append(out, Choice{Path: path, FSType: fstype, Mode: mode, Reason: why, StatCache: cache})
 	}
 	for _, root := range roots {
 		m, found := containing(root, top)
