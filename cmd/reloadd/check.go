@@ -47,10 +47,7 @@ func check(cfg *config, stdout io.Writer) error {
 // how long a sweep of every file by stat would take.
 func probeShares(stdout io.Writer, plan []auto.Choice) {
 	for _, c := range plan {
-		if c.Mode != auto.Poll {
-			continue
-		}
-		ps, err := auto.ProbeMount(c)
+		ps, err := auto.ProbeMount(c) // nil for a mount that is not polled
 		if err != nil {
 			fmt.Fprintf(stdout, "\n%s: %v\n", c.Path, err)
 			continue
