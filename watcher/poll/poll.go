@@ -208,9 +208,8 @@ func New(roots []string, opts Options) (*Watcher, error) {
 			t.close()
 			return nil, fmt.Errorf("poll: watch %s: %w", r, unwrapPath(err))
 		}
-		if sh := t.roots[len(t.roots)-1].share; sh != nil && (o.MountType == "fuse.sshfs" || o.MountType == "sshfs") {
-			*sh = *newShareState(true)
-			sh.sticky = o.StatCache > 0
+		if sh := t.roots[len(t.roots)-1].share; sh != nil {
+			*sh = *shareStateFor(o)
 		}
 		w.roots = append(w.roots, Root{Path: r, FSType: fstype, VerifyContent: !trusted})
 	}

@@ -42,7 +42,7 @@ func Probe(root string, opts Options, limit time.Duration) (RootStats, error) {
 	filter := opts.FilterOrDefault()
 	rs := RootStats{Path: abs, Stat: StatLocal, StatWhy: "local disk filesystem (" + fstype + "): the kernel keeps the stat"}
 	if !trusted {
-		sh := newShareState(opts.MountType == "fuse.sshfs" || opts.MountType == "sshfs")
+		sh := shareStateFor(opts)
 		rs.Stat, rs.StatWhy = sh.initial, sh.why+" (not watching: no changes read)"
 	}
 	deadline := time.Now().Add(limit)

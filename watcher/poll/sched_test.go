@@ -213,9 +213,9 @@ func TestSchedShareSweepWaitsForTheStatCache(t *testing.T) {
 			if sh == nil {
 				t.Fatal("the test tree's root is no share")
 			}
-			*sh = *newShareState(true)
-			sh.sticky = tc.cache > 0
-			s := newSched(tr, Options{StatCache: tc.cache}.withDefaults())
+			o := Options{MountType: "fuse.sshfs", StatCache: tc.cache}
+			*sh = *shareStateFor(o)
+			s := newSched(tr, o.withDefaults())
 			if s.cold.period != tc.wantPeriod {
 				t.Errorf("stat sweep period %v, want %v", s.cold.period, tc.wantPeriod)
 			}

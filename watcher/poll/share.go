@@ -139,6 +139,16 @@ func newShareState(lies bool) *shareState {
 	return s
 }
 
+// shareStateFor is a share root's starting state for the caller's
+// options: a forced stat lies from the start on sshfs (MountType) and
+// wherever the filesystem keeps attributes for a known time (StatCache),
+// and for the latter no evidence overturns that.
+func shareStateFor(o Options) *shareState {
+	s := newShareState(o.StatCache > 0 || o.MountType == "fuse.sshfs" || o.MountType == "sshfs")
+	s.sticky = o.StatCache > 0
+	return s
+}
+
 // verdict weighs the evidence: any recent lie makes it lies; evidenceMin
 // truthful observations and no lie make it truthful; else the filesystem
 // type decides.
