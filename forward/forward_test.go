@@ -417,16 +417,8 @@ func TestChangesWhileApartAreBuiltOnce(t *testing.T) {
 	if got := rec.Changes(); !slices.Equal(got, want) {
 		t.Errorf("changes = %v, want %v", got, want)
 	}
-	seen := map[string]int{}
-	for _, b := range rec.Batches() {
-		for _, c := range b {
-			seen[c.Path]++
-		}
-	}
-	for p, n := range seen {
-		if n != 1 {
-			t.Errorf("%s built %d times", p, n)
-		}
+	for p, n := range rec.BuiltTwice() {
+		t.Errorf("%s built %d times", p, n)
 	}
 }
 
@@ -504,16 +496,8 @@ func TestConnectionCutMidStream(t *testing.T) {
 	a.connected(t, 2)
 	rec.Wait(t, want)
 	rec.Sync(t)
-	seen := map[string]int{}
-	for _, b := range rec.Batches() {
-		for _, c := range b {
-			seen[c.Path]++
-		}
-	}
-	for p, n := range seen {
-		if n != 1 {
-			t.Errorf("%s built %d times", p, n)
-		}
+	for p, n := range rec.BuiltTwice() {
+		t.Errorf("%s built %d times", p, n)
 	}
 	if !a.lines.find("forward_disconnected", "") || !s.lines.find("agent_disconnected", "") {
 		t.Errorf("no disconnect lines:\nagent:\n%s\ndaemon:\n%s", a.lines, s.lines)

@@ -39,16 +39,8 @@ func TestCheckout5000(t *testing.T) {
 		}
 		rec.Wait(t, want)
 		rec.Sync(t)
-		seen := map[string]int{}
-		for _, b := range rec.Batches() {
-			for _, c := range b {
-				seen[c.Path]++
-			}
-		}
-		for p, n := range seen {
-			if n != 1 {
-				t.Errorf("%v: %s built %d times", step.op, p, n)
-			}
+		for p, n := range rec.BuiltTwice() {
+			t.Errorf("%v: %s built %d times", step.op, p, n)
 		}
 	}
 	if st := s.status(t); st.Mode != auto.Forward || st.Agent.Records < 10000 {

@@ -204,6 +204,23 @@ func (r *Recorder) Batches() [][]Change {
 	return out
 }
 
+// BuiltTwice returns the paths that are in more than one batch since the
+// last Reset, each with the number of batches: a change built twice.
+func (r *Recorder) BuiltTwice() map[string]int {
+	seen := map[string]int{}
+	for _, b := range r.Batches() {
+		for _, c := range b {
+			seen[c.Path]++
+		}
+	}
+	for p, n := range seen {
+		if n == 1 {
+			delete(seen, p)
+		}
+	}
+	return seen
+}
+
 // Changes returns the net changes recorded since the last Reset, batches
 // folded together, sorted by path.
 func (r *Recorder) Changes() []Change {
