@@ -89,7 +89,7 @@ func (d *daemon) buildLoop(ctx context.Context) {
 		id++
 		start := time.Now()
 		o := d.build(ctx, id, b, events)
-		o.at.first, o.at.handed = firstChange(events), handed
+		o.at.handed = handed
 		var hint []fileTime
 		prev := d.echoes.last.id
 		if !o.cancelled() {
@@ -155,6 +155,7 @@ func (d *daemon) build(ctx context.Context, id int64, b debounce.Batch, events [
 
 func newOutcome(b debounce.Batch, events []watcher.Event) *outcome {
 	o := &outcome{initial: b.Initial, paths: make([]string, len(events)), changedAt: changedAt(b, events)}
+	o.at.first = firstChange(events)
 	for i, ev := range events {
 		o.paths[i] = ev.Path
 	}
@@ -166,7 +167,7 @@ func newOutcome(b debounce.Batch, events []watcher.Event) *outcome {
 // a build id only when there is something to tell.
 func (d *daemon) refresh(id *int64, b debounce.Batch, events []watcher.Event) {
 	o := newOutcome(b, events)
-	o.at.first, o.at.handed = firstChange(events), time.Now()
+	o.at.handed = time.Now()
 	o.res.OK = true
 	o.plan = d.decide(o)
 	if o.plan.action == hub.ActionNone {
@@ -191,12 +192,7 @@ func (d *daemon) setAppState(state serve.AppState, reason string) {
 // earliest time among the verified events (a batch's events that Verify
 // dropped — duplicates, temporary files — do not count), else the batch's.
 func changedAt(b debounce.Batch, events []watcher.Event) time.Time {
-	var first time.Time
-	for _, ev := range events {
-		if !ev.Time.IsZero() && (first.IsZero() || ev.Time.Before(first)) {
-			first = ev.Time
-		}
-	}
+	first := firstChange(events).Time
 	if first.IsZero() {
 		return b.First
 	}
