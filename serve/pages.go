@@ -34,6 +34,16 @@ func wantsPage(h http.Header) bool {
 // tag in the head. id names the page's <main> element, for tests and user
 // scripts.
 func statusPage(status int, id, title, text string, tag []byte) []byte {
+	return ownPage(status, id, title,
+		"code { font-family: ui-monospace, monospace; font-size: .9em; word-break: break-all; }",
+		"<p>"+text+"</p>", "", tag)
+}
+
+// ownPage is the shell of every page of reloadd's own: the title (escaped
+// here), the page's own CSS rules after the shared ones, the client tag in
+// the head, main (HTML) inside <main id=id data-status=status> after the
+// title as <h1>, and after (HTML, a script) after </main>.
+func ownPage(status int, id, title, css, main, after string, tag []byte) []byte {
 	return fmt.Appendf(nil, `<!doctype html>
 <html lang="en">
 <head>
@@ -44,15 +54,15 @@ func statusPage(status int, id, title, text string, tag []byte) []byte {
 body { font: 15px/1.5 system-ui, sans-serif; margin: 0; padding: 12vh 24px; color: #222; background: #fafafa; }
 main { max-width: 40em; margin: auto; }
 h1 { font-size: 1.4em; margin: 0 0 .5em; }
-code { font-family: ui-monospace, monospace; font-size: .9em; word-break: break-all; }
+%[2]s
 </style>
-%[2]s</head>
+%[3]s</head>
 <body>
-<main id="%[3]s" data-status="%[4]d">
+<main id="%[4]s" data-status="%[5]d">
 <h1>%[1]s</h1>
-<p>%[5]s</p>
+%[6]s
 </main>
-</body>
+%[7]s</body>
 </html>
-`, html.EscapeString(title), tag, id, status, text)
+`, html.EscapeString(title), css, tag, id, status, main, after)
 }

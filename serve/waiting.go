@@ -45,33 +45,14 @@ func waitingPage(p waiting) []byte {
 	if p.method != http.MethodGet && p.method != http.MethodHead {
 		again = "location.replace(location.href)"
 	}
-	return fmt.Appendf(nil, `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>%[1]s · reloadd</title>
-<style>
-body { font: 15px/1.5 system-ui, sans-serif; margin: 0; padding: 12vh 24px; color: #222; background: #fafafa; }
-main { max-width: 40em; margin: auto; }
-h1 { font-size: 1.4em; margin: 0 0 .5em; }
-code, .reason { font-family: ui-monospace, monospace; font-size: .9em; }
-.reason { color: #777; white-space: pre-wrap; word-break: break-word; }
-</style>
-%[2]s</head>
-<body>
-<main id="reloadd-waiting" data-status="%[3]d">
-<h1>%[1]s</h1>
-<p>%[4]s</p>
-<p class="reason">%[5]s</p>
-</main>
-<script>
+	main := fmt.Sprintf("<p>%s</p>\n<p class=\"reason\">%s</p>", fmt.Sprintf(what, html.EscapeString(p.app)), html.EscapeString(p.reason))
+	script := fmt.Sprintf(`<script>
 (function () {
   "use strict";
-  var sawDown = %[6]t, wait = 250;
+  var sawDown = %t, wait = 250;
   function poll() {
-    fetch(%[7]q, { cache: "no-store" }).then(function (r) {
-      if (r.ok && sawDown) { %[8]s; return; }
+    fetch(%q, { cache: "no-store" }).then(function (r) {
+      if (r.ok && sawDown) { %s; return; }
       if (!r.ok) sawDown = true;
       setTimeout(poll, r.ok ? 1000 : wait);
     }, function () {
@@ -81,8 +62,8 @@ code, .reason { font-family: ui-monospace, monospace; font-size: .9em; }
   poll();
 })();
 </script>
-</body>
-</html>
-`, html.EscapeString(title), p.tag, p.status, fmt.Sprintf(what, html.EscapeString(p.app)), html.EscapeString(p.reason),
-		p.status == http.StatusServiceUnavailable, UpstreamPath, again)
+`, p.status == http.StatusServiceUnavailable, UpstreamPath, again)
+	return ownPage(p.status, "reloadd-waiting", title,
+		"code, .reason { font-family: ui-monospace, monospace; font-size: .9em; }\n.reason { color: #777; white-space: pre-wrap; word-break: break-word; }",
+		main, script, p.tag)
 }
