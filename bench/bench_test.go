@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -175,6 +180,133 @@ func TestTouchModeAgainstLiveServer(t *testing.T) {
 	touchAndCheck(t, "http://"+addr+"/", index, orig, "live-server")
 }
 
+// TestTouchModeInterleaved runs -url/-touch against two servers at once —
+// the bench's floor program and a reloadd, each serving its own copy of the
+// site — and checks that both were measured in the one report, the second
+// against the first, that neither tab saw a load while the other server's
+// file was written, and that both files were restored byte for byte.
+func TestTouchModeInterleaved(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon, the floor server and Chromium")
+	}
+	needChromium(t)
+	floorBin := buildFloor(t)
+	a, b := t.TempDir(), t.TempDir()
+	for _, dir := range []string{a, b} {
+		if err := writeSite(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fileA, fileB := filepath.Join(a, "index.html"), filepath.Join(b, "index.html")
+	origA, _ := os.ReadFile(fileA)
+	// The two files differ, so that a restore into the wrong file shows.
+	if err := os.WriteFile(fileB, append(origA, "<!-- b -->\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	origB, _ := os.ReadFile(fileB)
+
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor, err := startProcess(floorBin, "-addr", addr, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer floor.stop()
+	floorURL := "http://" + addr + "/"
+	if err := waitHTTP(floorURL, 30*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, floor.log.String())
+	}
+	d, err := startDaemon(context.Background(), reloaddBinary(t), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop()
+
+	checkTabsVisible(t, floorURL, d.url("/"))
+
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{
+		"-url", floorURL, "-touch", fileA, "-label", "floor",
+		"-url", d.url("/"), "-touch", fileB, "-label", "reloadd",
+		"-trials", "3", "-warmup", "1", "-gap", "100ms", "-out", out}, &stdout, &stderr)
+	md := stdout.String()
+	t.Logf("report:\n%s\n%s", md, stderr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, label := range []string{"floor", "reloadd"} {
+		for _, clock := range []string{"page clock", "harness clock"} {
+			row := regexp.MustCompile(`\| 2 \| write → page reloaded \(Chromium\) \| ` + label + `, [^|]*` + clock + `[^|]*\| 3 \| [0-9.]+ \|`)
+			if !row.MatchString(md) {
+				t.Errorf("no %s row with 3 samples for %s", clock, label)
+			}
+		}
+	}
+	if !regexp.MustCompile(`(?m)^- reloadd: [0-9.]+× floor, [+−][0-9.]+ ms p50$`).MatchString(md) {
+		t.Error("no line comparing reloadd's p50 with floor's")
+	}
+	for _, bad := range []string{"while another server's file was written", "throttled"} {
+		if strings.Contains(md, bad) {
+			t.Errorf("report notes %q: a tab other than the one under trial was disturbed", bad)
+		}
+	}
+	for _, f := range []struct {
+		path string
+		orig []byte
+	}{{fileA, origA}, {fileB, origB}} {
+		if got, _ := os.ReadFile(f.path); !bytes.Equal(got, f.orig) {
+			t.Errorf("%s was not restored:\n%s", f.path, got)
+		}
+	}
+}
+
+// buildFloor builds bench/floor into a temporary directory.
+func buildFloor(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "floor")
+	cmd := exec.Command("go", "build", "-o", bin, "./floor")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./floor: %v\n%s", err, msg)
+	}
+	return bin
+}
+
+// checkTabsVisible opens each URL in a tab of one headless Chromium, as
+// touch mode does, and checks that every tab's page sees itself shown: a
+// hidden tab may be throttled, which would slow the server measured in it.
+func checkTabsVisible(t *testing.T, urls ...string) {
+	t.Helper()
+	br, err := startBrowser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.close()
+	var tabs []*tab
+	for _, u := range urls {
+		tb, err := br.newTab()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tb.close()
+		if err := tb.navigate(u, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		tabs = append(tabs, tb)
+	}
+	for i, tb := range tabs {
+		v, err := eval[string](tb.ctx, visibleJS)
+		if err != nil {
+			t.Fatalf("%s: %v", urls[i], err)
+		}
+		if v != "visible" {
+			t.Errorf("%s: document.visibilityState = %q in its tab, want visible", urls[i], v)
+		}
+	}
+}
+
 // needChromium skips the test (fails it under RELOADD_CI) when Chromium
 // is not installed: touch mode measures page reloads in it.
 func needChromium(t *testing.T) {
@@ -321,6 +453,9 @@ func TestBadFlags(t *testing.T) {
 		{"-figures", "10"},
 		{"-figures", "x"},
 		{"-url", "http://127.0.0.1:1/"},
+		{"-url", "http://127.0.0.1:1/", "-touch", "a.html", "-url", "http://127.0.0.1:2/"},
+		{"-url", "http://127.0.0.1:1/", "-touch", "a.html", "-label", "a", "-label", "b"},
+		{"-label", "a"},
 		{"-trials", "0"},
 		{"extra"},
 	} {
@@ -329,6 +464,85 @@ func TestBadFlags(t *testing.T) {
 		if _, ok := err.(*usageError); !ok {
 			t.Errorf("run(%q) = %v, want a usage error", args, err)
 		}
+	}
+}
+
+func TestTouchFlags(t *testing.T) {
+	const u1, u2 = "http://127.0.0.1:1/", "http://127.0.0.1:2/"
+	for _, c := range []struct {
+		name string
+		args []string
+		want []touchTarget // nil: not touch mode
+		err  string        // a substring of the usage error; "" for none
+	}{
+		{"none", nil, nil, ""},
+		{"one url, label defaults to it", []string{"-url", u1, "-touch", "a.html"},
+			[]touchTarget{{url: u1, file: "a.html", label: u1}}, ""},
+		{"one url with label", []string{"-url", u1, "-touch", "a.html", "-label", "hugo"},
+			[]touchTarget{{url: u1, file: "a.html", label: "hugo"}}, ""},
+		{"two, paired in order", []string{"-url", u1, "-touch", "a.html", "-label", "floor", "-url", u2, "-touch", "b.html", "-label", "reloadd"},
+			[]touchTarget{{url: u1, file: "a.html", label: "floor"}, {url: u2, file: "b.html", label: "reloadd"}}, ""},
+		{"two, flags grouped by name", []string{"-url", u1, "-url", u2, "-touch", "a.html", "-touch", "b.html"},
+			[]touchTarget{{url: u1, file: "a.html", label: u1}, {url: u2, file: "b.html", label: u2}}, ""},
+		{"url without touch", []string{"-url", u1}, nil, "-url and -touch go together"},
+		{"touch without url", []string{"-touch", "a.html"}, nil, "-url and -touch go together"},
+		{"label alone", []string{"-label", "x"}, nil, "-label goes with -url"},
+		{"two urls, one touch", []string{"-url", u1, "-touch", "a.html", "-url", u2}, nil, "got 2 -url and 1 -touch"},
+		{"one url, two touches", []string{"-url", u1, "-touch", "a.html", "-touch", "b.html"}, nil, "got 1 -url and 2 -touch"},
+		{"one label for two", []string{"-url", u1, "-touch", "a.html", "-url", u2, "-touch", "b.html", "-label", "x"}, nil, "-label: got 1 for 2 -url"},
+		{"empty url", []string{"-url", "", "-touch", "a.html"}, nil, "empty value"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			var tf touchFlags
+			tf.register(fs)
+			err := fs.Parse(c.args)
+			var got []touchTarget
+			if err == nil {
+				got, err = tf.targets()
+				var ue *usageError
+				if err != nil && !errors.As(err, &ue) {
+					t.Errorf("targets() = %v, want a usage error", err)
+				}
+			}
+			switch {
+			case c.err == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+				t.Fatalf("error %v, want one saying %q", err, c.err)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("targets = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestComparison(t *testing.T) {
+	ms := func(v float64) []time.Duration { return []time.Duration{time.Duration(v * float64(time.Millisecond))} }
+	base := &latencyRow{samples: ms(100)}
+	for _, c := range []struct {
+		name string
+		row  *latencyRow
+		want string
+	}{
+		{"faster", &latencyRow{samples: ms(83)}, "reloadd: 0.83× floor, −17.0 ms p50"},
+		{"slower", &latencyRow{samples: ms(112)}, "reloadd: 1.12× floor, +12.0 ms p50"},
+		{"no samples", &latencyRow{missed: 3}, "reloadd: not compared with floor (no samples)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmp := comparison{name: "reloadd", row: c.row, base: "floor", baseRow: base}
+			if got := cmp.String(); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+			rep := &report{latency: []*latencyRow{base, c.row}, compared: []comparison{cmp}}
+			var md bytes.Buffer
+			rep.markdown(&md)
+			if want := "Page clock, each server against floor (ratio and difference of the p50s):\n\n- " + c.want + "\n\n_Machine"; !strings.Contains(md.String(), want) {
+				t.Errorf("markdown lacks %q:\n%s", want, md.String())
+			}
+		})
 	}
 }
 

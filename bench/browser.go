@@ -104,13 +104,13 @@ func (t *tab) navigate(url string, limit time.Duration) error {
 	return nil
 }
 
-// drain forgets load events that have arrived already.
-func (t *tab) drain() {
-	for {
+// drain forgets load events that have arrived already, and says how many.
+func (t *tab) drain() int {
+	for n := 0; ; n++ {
 		select {
 		case <-t.loads:
 		default:
-			return
+			return n
 		}
 	}
 }

@@ -9,6 +9,8 @@
 //	go run ./bench -figures 1,5     # only some figures
 //	go run ./bench -url http://localhost:1313/ -touch content/_index.md
 //	                                # write → page reloaded against any dev server
+//	go run ./bench -url URL1 -touch FILE1 -label a -url URL2 -touch FILE2 -label b
+//	                                # several servers, trials interleaved
 //
 // The figures are measurements, never assertions: the suite fails only when
 // it cannot measure. See bench/README.md for what each figure means.
@@ -64,10 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "directory for latest.md and latency.svg (default bench/results, -quick: bench/results/quick; \"-\": none)")
 	readme := fs.Bool("readme", false, "also put the tables and plot into bench/README.md")
 	bin := fs.String("bin", "", "measure this reloadd binary instead of building ./cmd/reloadd")
-	url := fs.String("url", "", "with -touch: measure write → page reloaded against the dev server at `URL`")
-	touchFile := fs.String("touch", "", "with -url: the `FILE` to append a harmless comment to (restored at the end)")
+	var touch touchFlags
+	touch.register(fs)
 	appendFmt := fs.String("append", "", "with -touch: the `LINE` appended (%d: trial number; default a comment chosen by the file's extension)")
-	label := fs.String("label", "", "with -url: the server's name in the table (default the URL)")
 	touchGap := fs.Duration("gap", 300*time.Millisecond, "with -url: the minimum pause after a reload before the next write (a random extra up to as much again)")
 	touchLimit := fs.Duration("timeout", 30*time.Second, "with -url: how long one write may take to reload the page")
 	if err := fs.Parse(args); err != nil {
@@ -103,8 +104,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.figures[n] = true
 		}
 	}
-	if (*url == "") != (*touchFile == "") {
-		return &usageError{"-url and -touch go together"}
+	targets, err := touch.targets()
+	if err != nil {
+		return err
 	}
 
 	outDir := *out
@@ -128,11 +130,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var rep *report
-	var err error
 	name := "latest"
-	if *url != "" {
+	if targets != nil {
 		name = "touch"
-		rep, err = runTouch(ctx, cfg, touchConfig{url: *url, file: *touchFile, appendFmt: *appendFmt, label: *label, gap: *touchGap, limit: *touchLimit})
+		rep, err = runTouch(ctx, cfg, touchConfig{targets: targets, appendFmt: *appendFmt, gap: *touchGap, limit: *touchLimit})
 	} else {
 		rep, err = runSuite(ctx, cfg)
 	}

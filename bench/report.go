@@ -62,6 +62,34 @@ type report struct {
 
 	missing []string // tools a figure needed and did not find
 	errs    []error  // figures that failed
+
+	// compared are the lines under the latency table in touch mode with
+	// several servers: each later server's page clock against the first's.
+	compared []comparison
+}
+
+// comparison sets one latency row's p50 against another's, e.g. touch
+// mode's page clock of each server against the first server's.
+type comparison struct {
+	name, base   string // the rows' servers, as the line names them
+	row, baseRow *latencyRow
+}
+
+// String is the comparison's line: "reloadd: 0.83× floor, −12.1 ms p50".
+func (c comparison) String() string {
+	if len(c.row.samples) == 0 || len(c.baseRow.samples) == 0 {
+		return fmt.Sprintf("%s: not compared with %s (no samples)", c.name, c.base)
+	}
+	p, b := summarize(c.row.samples).p50, summarize(c.baseRow.samples).p50
+	ratio := "–"
+	if b > 0 {
+		ratio = fmt.Sprintf("%.2f×", float64(p)/float64(b))
+	}
+	sign, d := "+", p-b
+	if d < 0 {
+		sign, d = "−", -d
+	}
+	return fmt.Sprintf("%s: %s %s, %s%s ms p50", c.name, ratio, c.base, sign, fmtMS(d))
 }
 
 func newReport(cfg config) *report {
@@ -110,6 +138,12 @@ func (r *report) markdown(w io.Writer) {
 			st := summarize(row.samples)
 			p("| %d | %s | %s | %d | %s | %s | %s | %s | %s |\n", row.fig, row.figure, row.setup, st.n,
 				fmtMS(st.p50), fmtMS(st.p90), fmtMS(st.p99), fmtMS(st.max), cell(note))
+		}
+		if len(r.compared) > 0 {
+			p("\nPage clock, each server against %s (ratio and difference of the p50s):\n\n", r.compared[0].base)
+			for _, c := range r.compared {
+				p("- %s\n", c)
+			}
 		}
 		p("\n%s\n\n", r.stamp())
 	}
