@@ -40,9 +40,20 @@ type Mount struct {
 // /dev/fuse is missing.
 func Bindfs(t testing.TB, src, mnt string) *Mount {
 	t.Helper()
+	return BindfsWith(t, src, mnt, "")
+}
+
+// BindfsWith is Bindfs with mount options (bindfs -o OPTS: its own, and
+// FUSE's such as attr_timeout=SECONDS); "" is none.
+func BindfsWith(t testing.TB, src, mnt, opts string) *Mount {
+	t.Helper()
 	bin := Need(t, "bindfs")
 	needFuse(t)
-	m := &Mount{Src: src, Dir: mnt, t: t, argv: []string{bin, "-f", src, mnt}}
+	argv := []string{bin, "-f"}
+	if opts != "" {
+		argv = append(argv, "-o", opts)
+	}
+	m := &Mount{Src: src, Dir: mnt, t: t, argv: append(argv, src, mnt)}
 	t.Cleanup(func() { m.unmount() })
 	if err := m.Mount(); err != nil {
 		t.Fatal(err)

@@ -109,6 +109,9 @@ type PollStatus struct {
 	SweepMS     float64 `json:"sweep_ms"`
 	ReadSweepMS float64 `json:"read_sweep_ms"`
 	SweepCPUPct float64 `json:"sweep_cpu_pct"`
+	// SweepStat says how the sweep stats a file: forced, or plain where a
+	// plain stat asks the server at half the cost (see watcher/poll).
+	SweepStat string `json:"sweep_stat,omitempty"`
 	// Files and FilesComplete are ProbeMount's: the files it counted, and
 	// whether that is all of them; SweepMS is then its estimate.
 	Files         int  `json:"files,omitempty"`
@@ -142,6 +145,7 @@ func pollStatus(rs poll.RootStats) *PollStatus {
 		StatShowed: rs.StatShowed, StatMissed: rs.StatMissed, StatLagMaxMS: ms(rs.StatLagMax),
 		StatUS: us(rs.StatCost), StatCPUUS: us(rs.StatCPU), ReadUS: us(rs.ReadCost), ReadCPUUS: us(rs.ReadCPU),
 		SweepMS: ms(rs.SweepTime), ReadSweepMS: ms(rs.ReadSweepTime), SweepCPUPct: 100 * rs.SweepCPU,
+		SweepStat: rs.SweepStat,
 	}
 }
 

@@ -162,7 +162,10 @@
 //   - the cold sweep goes directory by directory, those holding the most
 //     recently modified files first (recomputed every pass): it lists the
 //     directory (new and vanished names) and stats every entry relative to
-//     it, reading only what the stat says moved. Where stat lies, it still
+//     it, reading only what the stat says moved. The stat is forced, or
+//     plain where that asks the server in one round trip instead of two
+//     and is checked, answer by answer, not to have come from the cache
+//     (lookup.go). Where stat lies, it still
 //     bounds the delay to the cache's lifetime, so it is the sweep there
 //     too. A look through FUSE mostly waits for the server, so the sweep is
 //     paced by the process's CPU time (Options.ColdBudget,

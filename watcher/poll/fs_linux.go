@@ -162,6 +162,18 @@ func (d *linuxDir) lstat(name string) (fstat, error) {
 	return statxAt(d.fd, name, d.flags, d.raw, &d.buf)
 }
 
+// lstatPlain stats one entry without forcing: the kernel answers from its
+// cache while it deems its attributes fresh (see lookup.go).
+func (d *linuxDir) lstatPlain(name string) (fstat, error) {
+	return statxAt(d.fd, name, d.flags&^unix.AT_STATX_FORCE_SYNC, d.raw, &d.buf)
+}
+
+// lstatCached stats one entry from the kernel's cache, never asking the
+// filesystem's server for attributes.
+func (d *linuxDir) lstatCached(name string) (fstat, error) {
+	return statxAt(d.fd, name, d.flags&^unix.AT_STATX_FORCE_SYNC|unix.AT_STATX_DONT_SYNC, d.raw, &d.buf)
+}
+
 func (d *linuxDir) close() {
 	switch {
 	case d.borrowed:

@@ -21,6 +21,9 @@ type check struct {
 	// fresh, if set, returns the stat of the file as the hash read it (a
 	// share's server's view, which a lagging stat may not show yet).
 	fresh func() (fstat, bool)
+	// lies: the root's stat is known to lie (a share's verdict), so that a
+	// read may show what the stat does not yet.
+	lies bool
 }
 
 // judge is the heart of the poller: given a file's entry and a fresh stat,
@@ -34,7 +37,9 @@ type check struct {
 //     different hash is a change, the same hash is none (touch, chmod, an
 //     editor rewriting the same bytes).
 //   - no hash recorded yet (the baseline skipped it): a stat change counts
-//     as a change, since nothing can prove otherwise.
+//     as a change, since nothing can prove otherwise; an unchanged racy
+//     stat is not read (there is nothing to compare the bytes with; the
+//     fill pass records the hash), except where the stat lies.
 //   - larger than the hash limit: size, mtime or inode decide.
 //
 // A read that compares with a recorded hash is evidence about the stat:
@@ -43,7 +48,12 @@ type check struct {
 // the stat moved alone.
 func judge(e *entry, st fstat, c check, hash func() (uint64, bool, error)) (changed bool, err error) {
 	same := sameStat(e, st)
-	look := !same || e.flags&fRacy != 0 || c.verify || (c.fill && e.flags&(fHashed|fBig) == 0)
+	// A racy entry is read again to compare with its hash. With no hash
+	// recorded there is nothing to compare with: the read would only
+	// record one (the fill pass's work), unless the stat lies and the file
+	// as read can show more than it.
+	racy := e.flags&fRacy != 0 && (e.flags&(fHashed|fBig) != 0 || c.lies)
+	look := !same || racy || c.verify || (c.fill && e.flags&(fHashed|fBig) == 0)
 	if look {
 		if hashable(st.mode) {
 			sum, ok, err := hash()
@@ -98,7 +108,7 @@ func judge(e *entry, st fstat, c check, hash func() (uint64, bool, error)) (chan
 func hashable(m fs.FileMode) bool { return m.IsRegular() || m&fs.ModeSymlink != 0 }
 
 func (t *tree) check(di int32, verify, fill bool) check {
-	c := check{now: t.now.UnixNano(), racy: t.roots[t.dirs[di].root].racy, verify: verify, fill: fill}
+	c := check{now: t.now.UnixNano(), racy: t.roots[t.dirs[di].root].racy, verify: verify, fill: fill, lies: t.lies(di)}
 	if t.share(di) != nil {
 		t.obs = obsNone
 		c.obs = &t.obs

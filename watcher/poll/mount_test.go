@@ -499,3 +499,57 @@ func TestProbe(t *testing.T) {
 		t.Error("probe of a missing directory succeeded")
 	}
 }
+
+// TestSweepByPlainStat: on a FUSE mount whose attributes expire between
+// two visits of the stat sweep, the sweep stats plainly (one lookup, where
+// a forced stat takes two) and still sees every in-place write made on the
+// other side; where the kernel keeps them for an hour, plain stats come
+// from the cache, so the sweep goes back to forced stats, and still sees
+// every write. A write in each case goes to a file the sweep has looked at
+// many times, so that only the sweep's own stat can show it.
+func TestSweepByPlainStat(t *testing.T) {
+	tests := []struct {
+		name, opts string
+		want       string // the start of RootStats.SweepStat once judged
+	}{
+		{"attributes expire between visits", "attr_timeout=0.2,entry_timeout=0.2", "plain stat"},
+		{"attributes kept for an hour", "attr_timeout=3600,entry_timeout=3600", "forced stat: most plain stats were answered from the kernel's cache"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			src, mnt := filepath.Join(base, "src"), filepath.Join(base, "mnt")
+			must(t, os.Mkdir(mnt, 0o755))
+			const dirs, per = 6, 100
+			for d := range dirs {
+				for f := range per {
+					mustWrite(t, filepath.Join(src, fmt.Sprintf("d%d/f%03d.txt", d, f)), fmt.Sprintf("file %d/%d", d, f))
+				}
+			}
+			testenv.BindfsWith(t, src, mnt, tc.opts)
+			o := fast()
+			o.ColdPeriod = time.Second // a visit every second: longer than the short timeouts
+			o.HotWindow = 50 * time.Millisecond
+			r := start(t, []string{mnt}, o)
+			testenv.Eventually(t, "the sweep judged plain stats ("+tc.want+")", func() bool {
+				st := r.w.Stats()[0]
+				return st.PlainStats >= lookupWindow && strings.HasPrefix(st.SweepStat, tc.want)
+			})
+			st := r.w.Stats()[0]
+			if tc.want == "plain stat" && 2*st.PlainCached > st.PlainStats {
+				t.Errorf("plain stats in use, but %d of %d timed like the cache's answer", st.PlainCached, st.PlainStats)
+			}
+			if tc.want != "plain stat" && 2*st.PlainCached <= st.PlainStats {
+				t.Errorf("back to forced stats, but only %d of %d plain stats timed like the cache's answer", st.PlainCached, st.PlainStats)
+			}
+			for i := range 5 {
+				rel := fmt.Sprintf("d%d/f%03d.txt", i, 17*i+3)
+				f, err := os.OpenFile(filepath.Join(src, rel), os.O_WRONLY|os.O_APPEND, 0)
+				must(t, err)
+				_, err = f.WriteString(" changed")
+				must(t, errors.Join(err, f.Close()))
+				r.waitOp(t, filepath.Join(mnt, rel), watcher.Write)
+			}
+		})
+	}
+}

@@ -125,6 +125,7 @@ type shareState struct {
 	lies    map[fileRef]time.Time // files whose stat has not caught up yet
 
 	stat, read cost // per look
+	lookup     lookupState
 	sweepTime  time.Duration
 	readTime   time.Duration
 	readStart  time.Time
@@ -237,6 +238,13 @@ type RootStats struct {
 	SweepTime, ReadSweepTime time.Duration
 	// SweepCPU is the share of one core the sweeps of this root may use.
 	SweepCPU float64
+	// SweepStat says how the stat sweep stats a file: forced, or plain
+	// where that asks the server for half the cost (and how often a plain
+	// stat was answered from the kernel's cache instead).
+	SweepStat string
+	// PlainStats counts the sweep's plain stats, PlainCached those timed
+	// like an answer from the kernel's cache (and asked again, forced).
+	PlainStats, PlainCached int64
 	// ProbedFiles is, from Probe, how many files it counted, and
 	// ProbeComplete whether that is all of them (it looks for a limited
 	// time); SweepTime is then its estimate. Zero from Stats.
@@ -258,6 +266,8 @@ func (s *sched) rootStats() []RootStats {
 			rs.ReadCost, rs.ReadCPU = sh.read.wall, sh.read.cpu
 			rs.SweepTime, rs.ReadSweepTime = sh.sweepTime, sh.readTime
 			rs.SweepCPU = s.cold.cpuBudget + s.readBudget(sh)
+			rs.SweepStat = sh.lookupWhy(t.now)
+			rs.PlainStats, rs.PlainCached = sh.lookup.looks, sh.lookup.cached
 		}
 		out = append(out, rs)
 	}
@@ -291,8 +301,9 @@ func itoa(n int64) string {
 }
 
 // sweepShareDir looks at directory di of a share: its names (a listing,
-// compared with the index) and a forced stat of each entry, the content
-// read only where the stat moved. It returns the number of looks.
+// compared with the index) and a stat of each entry (forced, or plain
+// where that asks the server: see lookup.go), the content read only where
+// the stat moved. It returns the number of looks.
 func (s *sched) sweepShareDir(di int32) int {
 	t := s.t
 	if !t.live(di) || t.dirs[di].flags&dDenied != 0 {
@@ -317,12 +328,15 @@ func (s *sched) sweepShareDir(di int32) int {
 		t.timedRescan(di)
 		return n
 	}
+	sh := t.share(di)
+	lh := sh.lookupHandle(h, t.now)
 	for i := range t.dirs[di].ents {
 		if !t.live(di) {
 			break
 		}
-		t.checkFile(di, i, h, false, false)
+		t.checkFile(di, i, lh, false, false)
 	}
+	sh.lookupDone(lh, time.Now())
 	return n
 }
 
