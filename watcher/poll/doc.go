@@ -169,7 +169,7 @@
 //     bounds the delay to the cache's lifetime, so it is the sweep there
 //     too. A look through FUSE mostly waits for the server, so the sweep is
 //     paced by the process's CPU time (Options.ColdBudget,
-//     [DefaultShareBudget], 7 % of a core; doubled for the first
+//     [DefaultShareBudget], 6.5 % of a core; doubled for the first
 //     [startWindow] (30 s), when the first saves come and hashes are still
 //     being filled in) as well as by wall time ([shareWall], 50 %, so that
 //     hot files keep their interval), and takes at least [sharePeriod]

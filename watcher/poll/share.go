@@ -12,7 +12,7 @@ const (
 	// DefaultShareBudget is the share of one core (the process's CPU
 	// time) the stat sweep of shares may use; Options.ColdBudget overrides
 	// it.
-	DefaultShareBudget = 0.07
+	DefaultShareBudget = 0.065
 	// sharePeriod is the shortest time a stat sweep of shares takes (the
 	// local sweep's is Options.ColdPeriod, 2 s): on a small share the CPU
 	// budget does not bind, and a sweep a second keeps the first save of
