@@ -18,7 +18,8 @@ type memFS struct {
 	now    int64            // timestamp given to changes
 	ino    uint64
 	limit  int64
-	hashes int // hash calls
+	hashes int            // hash calls
+	hashed map[string]int // hash calls per path
 }
 
 type memNode struct {
@@ -27,7 +28,7 @@ type memNode struct {
 }
 
 func newMemFS() *memFS {
-	m := &memFS{nodes: map[string]*memNode{}, errs: map[string]error{}, gone: map[string]bool{}, now: 1e18, limit: 1 << 20}
+	m := &memFS{nodes: map[string]*memNode{}, errs: map[string]error{}, gone: map[string]bool{}, hashed: map[string]int{}, now: 1e18, limit: 1 << 20}
 	m.mkdir("/r")
 	return m
 }
@@ -113,6 +114,7 @@ func (m *memFS) openDir(path string) (dirHandle, error) {
 
 func (m *memFS) hash(path string, mode fs.FileMode) (uint64, bool, error) {
 	m.hashes++
+	m.hashed[path]++
 	if err := m.errs[path]; err != nil {
 		return 0, false, err
 	}

@@ -31,6 +31,7 @@ const (
 	dirBudget          = 0.01
 	hotHashShare       = 0.3
 	hotVerifyEvery     = time.Second
+	hotReadFor         = 2 * time.Second
 	racyLocal          = 100 * time.Millisecond
 	racyRemote         = 2 * time.Second
 	retryEvery         = time.Second

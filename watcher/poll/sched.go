@@ -59,6 +59,7 @@ const chunk = 8
 type hotFile struct {
 	last     time.Time // when it last changed
 	verified time.Time // when its content was last hashed
+	moved    time.Time // when its stat last moved (with or without its bytes)
 }
 
 type hotDir struct {
@@ -256,15 +257,28 @@ func (s *sched) tickHot(now time.Time) {
 			continue
 		}
 		var verify bool
-		if s.distrust(ref.dir) {
+		switch {
+		case s.distrust(ref.dir) && t.statProven(ref.dir):
+			// The forced stat has shown every change read lately: read
+			// every interval only while the file is fresh (its last change,
+			// or a stat that moved with the bytes as they were), a read
+			// through FUSE may return the old bytes for a while.
+			fresh := now.Sub(hf.last) < hotReadFor || now.Sub(hf.moved) < hotReadFor
+			verify = time.Since(start) < hashBudget && (fresh || now.Sub(hf.verified) >= hotVerifyEvery)
+		case s.distrust(ref.dir):
 			verify = time.Since(start) < hashBudget
-		} else {
+		default:
 			verify = now.Sub(hf.verified) >= hotVerifyEvery
 		}
 		if verify {
 			hf.verified = now
 		}
+		e := &t.dirs[ref.dir].ents[i]
+		size, mtime, ino := e.size, e.mtime, e.ino
 		t.checkFile(ref.dir, i, nil, verify, true)
+		if e := &t.dirs[ref.dir].ents[i]; e.size != size || e.mtime != mtime || e.ino != ino {
+			hf.moved = now
+		}
 	}
 	t.rescanDirty()
 }

@@ -270,3 +270,50 @@ func TestSchedForwardedFillsHashes(t *testing.T) {
 		t.Errorf("%d files still without a hash after a minute in forwarded mode", n)
 	}
 }
+
+// TestSchedHotFileReadsOnAShare: on a share a hot file's content is read
+// every interval while the forced stat is unproven; once the stat has
+// proved truthful, only while the file is fresh (hotReadFor after its last
+// change), then every hotVerifyEvery — and a change is still seen at the
+// next tick, by its stat.
+func TestSchedHotFileReadsOnAShare(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		proven   bool
+		min, max int // reads of the hot file over ticks 31–50 (2 s, no change)
+	}{
+		{"unproven", false, 20, 20},
+		{"truthful", true, 1, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMemFS()
+			for f := range 20 {
+				m.write(fmt.Sprintf("/r/f%02d", f), "v1")
+			}
+			tr := newTestTree(t, m, true)
+			o := Options{Interval: 100 * time.Millisecond, ColdPeriod: time.Hour, DirPeriod: time.Hour,
+				HotWindow: time.Minute, ColdBudget: 1e-9}
+			s := newSched(tr, o.withDefaults())
+			start := tr.now
+			s.last = start
+			if tc.proven {
+				for range evidenceMin {
+					tr.share(0).observe(obsHeld, fileRef{}, tr.now)
+				}
+			}
+			s.markHot("/r/f07", start)
+			m.now += 20 * sec
+			run(s, start, o.Interval, 1, 30, "")
+			before := m.hashed["/r/f07"]
+			run(s, start, o.Interval, 31, 50, "")
+			if n := m.hashed["/r/f07"] - before; n < tc.min || n > tc.max {
+				t.Errorf("hot file read %d times in 20 ticks without a change, want %d–%d", n, tc.min, tc.max)
+			}
+			m.now += sec
+			m.write("/r/f07", "v2")
+			if at, evs := run(s, start, o.Interval, 51, 51, "/r/f07"); at != 51 {
+				t.Errorf("in-place change of the hot file not seen at the next tick: %v", evs)
+			}
+		})
+	}
+}

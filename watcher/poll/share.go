@@ -12,7 +12,7 @@ const (
 	// DefaultShareBudget is the share of one core (the process's CPU
 	// time) the stat sweep of shares may use; Options.ColdBudget overrides
 	// it.
-	DefaultShareBudget = 0.065
+	DefaultShareBudget = 0.075
 	// sharePeriod is the shortest time a stat sweep of shares takes (the
 	// local sweep's is Options.ColdPeriod, 2 s): on a small share the CPU
 	// budget does not bind, and a sweep a second keeps the first save of
@@ -206,6 +206,13 @@ func (t *tree) observed(di int32, name string) {
 	if sh := t.share(di); sh != nil {
 		sh.observe(o, fileRef{dir: di, gen: t.dirs[di].gen, name: name}, t.now)
 	}
+}
+
+// statProven reports whether directory di is on a share whose forced
+// stat has proved truthful (evidence, not the filesystem type).
+func (t *tree) statProven(di int32) bool {
+	sh := t.share(di)
+	return sh != nil && sh.verdict() == StatTruthful
 }
 
 // lies reports whether the forced stat of directory di's filesystem is
