@@ -19,8 +19,9 @@ import "time"
 // stat about as fast as that may have come from the cache, and is asked
 // again, forced. Where most are (the server keeps attributes for longer
 // than the sweep takes, or a mount that answers from a cache: NFS,
-// VirtioFS with cache=always), over a window of lookupWindow plain
-// stats, the sweep goes back to forced stats for a while (lookupBackoff, doubling up to lookupBackoffMax) and tries again.
+// VirtioFS with cache=always), in more than three quarters of a window of
+// lookupWindow directories, the sweep goes back to forced stats for a
+// while (lookupBackoff, doubling up to lookupBackoffMax) and tries again.
 // A plain stat timed slower than it was answered (the thread preempted)
 // can still be a cached one; it is then stale by no more than the cache's
 // lifetime, which the rest of the directory showed to be shorter than a
@@ -32,10 +33,14 @@ const (
 	// cached stat's cost, plus lookupSlack, may have come from the cache.
 	lookupFast  = 2
 	lookupSlack = 2 * time.Microsecond
-	// lookupWindow is how many plain stats the share of cached answers
-	// is judged over: more than a directory (the read sweep keeps the most
-	// recently modified files, which share a directory, in the cache).
-	lookupWindow = 1024
+	// lookupWindow is how many directories swept by plain stat the mount
+	// is judged over: it goes back to forced stats when more than three
+	// quarters of them had most answers timed like the cache's. Not every
+	// one: the poller's own reads (the baseline's hashing, the fill pass,
+	// hot files) keep some directories' names in the cache, while a mount
+	// that keeps attributes longer than a sweep answers from the cache in
+	// all of them.
+	lookupWindow = 16
 	// lookupBackoff is how long the sweep stays with forced stats after
 	// most plain stats of a directory came from the cache; it doubles on
 	// every failed retry, up to lookupBackoffMax.
@@ -57,20 +62,25 @@ type lookStater interface {
 // lookupState is what the stat sweep knows of plain stats on one share
 // root.
 type lookupState struct {
+	// primed: a whole pass of the stat sweep has run since the start. The
+	// first pass follows the baseline's look at every name, so its plain
+	// stats would be answered from the cache and judge the mount wrongly.
+	primed  bool
 	ref     time.Duration // a stat answered from the cache costs this; 0: not measured yet
 	until   time.Time     // forced stats only until then
 	backoff time.Duration
 	looks   int64 // plain stats made
 	cached  int64 // of which timed like a cached answer (and asked again, forced)
 	off     int64 // times the sweep went back to forced stats
-	// winLooks and winCached count the current window's.
-	winLooks, winCached int
+	// winDirs and winCachedDirs count the current window's directories,
+	// and those whose answers were mostly timed like the cache's.
+	winDirs, winCachedDirs int
 }
 
 // lookupOK reports whether the sweep of a directory on sh's root may use plain
 // stats at now.
 func (sh *shareState) lookupOK(now time.Time) bool {
-	return !sh.sticky && sh.lookup.ref > 0 && !now.Before(sh.lookup.until) && sh.verdict() != StatLies
+	return !sh.sticky && sh.lookup.primed && sh.lookup.ref > 0 && !now.Before(sh.lookup.until) && sh.verdict() != StatLies
 }
 
 // lookupDir is a directory handle for one directory of the stat sweep.
@@ -131,18 +141,23 @@ func (sh *shareState) lookupDone(h dirHandle, now time.Time) {
 	if ld.plain {
 		l.looks += int64(ld.looks)
 		l.cached += int64(ld.cached)
-		l.winLooks += ld.looks
-		l.winCached += ld.cached
-		if l.winLooks >= lookupWindow {
-			if 2*l.winCached > l.winLooks {
-				// Most answers came from the cache: it outlives a sweep here.
+		if ld.looks > 0 {
+			l.winDirs++
+			if 2*ld.cached > ld.looks {
+				l.winCachedDirs++
+			}
+		}
+		if l.winDirs >= lookupWindow {
+			if 4*l.winCachedDirs > 3*l.winDirs {
+				// The cache answered nearly everywhere: it outlives a
+				// sweep here.
 				l.backoff = min(max(2*l.backoff, lookupBackoff), lookupBackoffMax)
 				l.until = now.Add(l.backoff)
 				l.off++
-			} else if 8*l.winCached < l.winLooks {
+			} else if 8*l.winCachedDirs < l.winDirs {
 				l.backoff = 0
 			}
-			l.winLooks, l.winCached = 0, 0
+			l.winDirs, l.winCachedDirs = 0, 0
 		}
 	}
 	var best time.Duration
@@ -167,6 +182,8 @@ func (sh *shareState) lookupWhy(now time.Time) string {
 	switch {
 	case sh.sticky || sh.verdict() == StatLies:
 		return "forced stat"
+	case l.looks == 0 && !l.primed:
+		return "forced stat (plain stats tried from the second sweep on)"
 	case l.looks == 0:
 		return "forced stat (plain stats not tried yet)"
 	case !sh.lookupOK(now):

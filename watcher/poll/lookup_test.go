@@ -61,26 +61,43 @@ func TestLookupDir(t *testing.T) {
 	}
 }
 
-// TestLookupWindow: most plain stats of a window answered like the cache
-// turn plain stats off for lookupBackoff, doubling on every failed retry;
-// a window with few such answers resets the backoff.
+// TestLookupWindow: a window of directories nearly all answered like the
+// cache turns plain stats off for lookupBackoff, doubling on every failed
+// retry; some such directories (the poller's own reads) do not; a window
+// with few resets the backoff.
 func TestLookupWindow(t *testing.T) {
 	now := time.Unix(1000, 0)
 	sh := newShareState(false)
 	sh.lookup.ref = time.Microsecond
+	if sh.lookupOK(now) {
+		t.Fatal("plain stats used before a whole pass of the stat sweep (the baseline's looks are still cached)")
+	}
+	sh.lookup.primed = true
 	if !sh.lookupOK(now) {
 		t.Fatal("plain stats not used with a measured reference")
 	}
-	window := func(cached int) {
-		f := &fakeLook{}
-		sh.lookupDone(&lookupDir{dirHandle: f, ls: f, plain: true, looks: lookupWindow, cached: cached}, now)
+	// window sweeps lookupWindow directories of 100 names, the first
+	// cachedDirs of them answered mostly (90 of 100) like the cache.
+	window := func(cachedDirs int) {
+		for i := range lookupWindow {
+			f := &fakeLook{}
+			cached := 10
+			if i < cachedDirs {
+				cached = 90
+			}
+			sh.lookupDone(&lookupDir{dirHandle: f, ls: f, plain: true, looks: 100, cached: cached}, now)
+		}
 	}
-	window(lookupWindow * 3 / 4)
+	window(lookupWindow * 3 / 4) // the poller's own reads keep a few directories cached
+	if !sh.lookupOK(now) {
+		t.Fatal("plain stats turned off with a quarter of the directories answered by the cache")
+	}
+	window(lookupWindow * 7 / 8)
 	if sh.lookupOK(now) || sh.lookup.until.Sub(now) != lookupBackoff {
 		t.Fatalf("after a mostly cached window: ok=%v, off for %v", sh.lookupOK(now), sh.lookup.until.Sub(now))
 	}
 	now = sh.lookup.until
-	window(lookupWindow * 3 / 4)
+	window(lookupWindow)
 	if got := sh.lookup.until.Sub(now); got != 2*lookupBackoff {
 		t.Errorf("second failed retry: off for %v, want %v", got, 2*lookupBackoff)
 	}
@@ -90,7 +107,7 @@ func TestLookupWindow(t *testing.T) {
 		t.Errorf("after a window of few cached answers: ok=%v, backoff %v", sh.lookupOK(now), sh.lookup.backoff)
 	}
 	sticky := shareStateFor(Options{StatCache: 20 * time.Second})
-	sticky.lookup.ref = time.Microsecond
+	sticky.lookup.ref, sticky.lookup.primed = time.Microsecond, true
 	if _, ok := sticky.lookupHandle(&fakeLook{}, now).(*lookupDir); ok {
 		t.Error("a share with a cache of known lifetime (sshfs) uses plain stats")
 	}

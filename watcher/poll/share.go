@@ -581,6 +581,7 @@ func (s *sched) passDone() {
 	for _, r := range s.t.roots {
 		if r.share != nil {
 			r.share.sweepTime = s.t.now.Sub(s.passStart)
+			r.share.lookup.primed = true
 		}
 	}
 }
