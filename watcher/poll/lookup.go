@@ -71,16 +71,20 @@ type lookupState struct {
 	backoff time.Duration
 	looks   int64 // plain stats made
 	cached  int64 // of which timed like a cached answer (and asked again, forced)
-	off     int64 // times the sweep went back to forced stats
 	// winDirs and winCachedDirs count the current window's directories,
 	// and those whose answers were mostly timed like the cache's.
 	winDirs, winCachedDirs int
 }
 
+// plainNever reports whether plain stats are out of the question on sh's
+// root: its filesystem keeps attributes for a known time (sshfs), or its
+// forced stat lies.
+func (sh *shareState) plainNever() bool { return sh.sticky || sh.verdict() == StatLies }
+
 // lookupOK reports whether the sweep of a directory on sh's root may use plain
 // stats at now.
 func (sh *shareState) lookupOK(now time.Time) bool {
-	return !sh.sticky && sh.lookup.primed && sh.lookup.ref > 0 && !now.Before(sh.lookup.until) && sh.verdict() != StatLies
+	return !sh.plainNever() && sh.lookup.primed && sh.lookup.ref > 0 && !now.Before(sh.lookup.until)
 }
 
 // lookupDir is a directory handle for one directory of the stat sweep.
@@ -123,7 +127,7 @@ func (d *lookupDir) lstat(name string) (fstat, error) {
 // lookupDir around it.
 func (sh *shareState) lookupHandle(h dirHandle, now time.Time) dirHandle {
 	ls, ok := h.(lookStater)
-	if !ok || sh.sticky || sh.verdict() == StatLies {
+	if !ok || sh.plainNever() {
 		return h
 	}
 	return &lookupDir{dirHandle: h, ls: ls, plain: sh.lookupOK(now), threshold: lookupFast*sh.lookup.ref + lookupSlack}
@@ -153,7 +157,6 @@ func (sh *shareState) lookupDone(h dirHandle, now time.Time) {
 				// sweep here.
 				l.backoff = min(max(2*l.backoff, lookupBackoff), lookupBackoffMax)
 				l.until = now.Add(l.backoff)
-				l.off++
 			} else if 8*l.winCachedDirs < l.winDirs {
 				l.backoff = 0
 			}
@@ -180,7 +183,7 @@ func (sh *shareState) lookupDone(h dirHandle, now time.Time) {
 func (sh *shareState) lookupWhy(now time.Time) string {
 	l := &sh.lookup
 	switch {
-	case sh.sticky || sh.verdict() == StatLies:
+	case sh.plainNever():
 		return "forced stat"
 	case l.looks == 0 && !l.primed:
 		return "forced stat (plain stats tried from the second sweep on)"

@@ -343,7 +343,7 @@ func (s *sched) sweepShareDir(di int32) int {
 		}
 		t.checkFile(di, i, lh, false, false)
 	}
-	sh.lookupDone(lh, time.Now())
+	sh.lookupDone(lh, t.now)
 	return n
 }
 
