@@ -25,7 +25,7 @@ type touchConfig struct {
 // the file whose change makes it reload that page.
 type touchTarget struct {
 	url, file string
-	label     string // names the server in the table; "" is the URL
+	label     string // names the server in the table (the URL when no -label is given)
 }
 
 // repeated is a flag that may be given several times; each use adds a
@@ -137,6 +137,11 @@ func (s *touchServer) write(data []byte) (time.Time, error) {
 	return t0, os.WriteFile(s.file, data, s.fi.Mode().Perm())
 }
 
+// note adds note to both of the server's rows.
+func (s *touchServer) note(note string) {
+	s.page.note, s.harness.note = joinNotes(s.page.note, note), joinNotes(s.harness.note, note)
+}
+
 // visibleJS is the page's own view of whether its tab is shown: a hidden
 // tab may have its timers and rendering throttled.
 const visibleJS = `document.visibilityState`
@@ -156,9 +161,6 @@ func runTouch(ctx context.Context, cfg config, tc touchConfig) (rep *report, err
 	servers := make([]*touchServer, len(tc.targets))
 	for i, tt := range tc.targets {
 		s := &touchServer{touchTarget: tt}
-		if s.label == "" {
-			s.label = s.url
-		}
 		fi, err := os.Stat(s.file)
 		if err != nil {
 			return nil, fmt.Errorf("-touch: %w", err)
@@ -207,8 +209,7 @@ func runTouch(ctx context.Context, cfg config, tc touchConfig) (rep *report, err
 		if v, err := eval[string](s.tab.ctx, visibleJS); err != nil {
 			return nil, fmt.Errorf("%s: document.visibilityState: %w", s.url, err)
 		} else if v != "visible" {
-			note := fmt.Sprintf("tab %s (its timers may be throttled)", v)
-			s.page.note, s.harness.note = joinNotes(s.page.note, note), joinNotes(s.harness.note, note)
+			s.note(fmt.Sprintf("tab %s (its timers may be throttled)", v))
 		}
 	}
 
@@ -240,8 +241,7 @@ func runTouch(ctx context.Context, cfg config, tc touchConfig) (rep *report, err
 				s.tab.awaitReload(t0[j], min(tc.limit, 10*time.Second), nil)
 			}
 			if s.stray > 0 {
-				note := fmt.Sprintf("%d page load(s) while another server's file was written (do they watch the same files?)", s.stray)
-				s.page.note, s.harness.note = joinNotes(s.page.note, note), joinNotes(s.harness.note, note)
+				s.note(fmt.Sprintf("%d page load(s) while another server's file was written (do they watch the same files?)", s.stray))
 			}
 		}
 	}()
