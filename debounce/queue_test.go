@@ -61,6 +61,22 @@ func (h *harness) none(d time.Duration) {
 	}
 }
 
+// afterClose waits for the next batch, which must come CompleteSettle
+// after now (a close was just sent) and hold exactly want, and marks it
+// done.
+func (h *harness) afterClose(want ...string) {
+	h.t.Helper()
+	start := time.Now()
+	b := h.next(time.Minute)
+	if d := time.Since(start); d != CompleteSettle {
+		h.t.Errorf("batch %v after the close, want %v", d, CompleteSettle)
+	}
+	if got := paths(b); !slices.Equal(got, want) {
+		h.t.Errorf("batch %v, want %v", got, want)
+	}
+	h.q.Done()
+}
+
 func paths(b Batch) []string { return b.Paths() }
 
 func TestQueue(t *testing.T) {
@@ -847,19 +863,11 @@ func TestWritingHoldsTheBatch(t *testing.T) {
 		h.send(watcher.Write|watcher.Writing, "/big") // the rest of the content
 		h.none(100 * time.Millisecond)
 		h.send(watcher.Write|watcher.Complete, "/big") // closed
-		start := time.Now()
-		b := h.next(time.Minute)
-		if d := time.Since(start); d != CompleteSettle {
-			t.Errorf("batch %v after the close, want %v", d, CompleteSettle)
-		}
-		if got := paths(b); !slices.Equal(got, []string{"/big"}) {
-			t.Errorf("batch %v", got)
-		}
-		h.q.Done()
+		h.afterClose("/big")
 
 		// Never closed: MaxWait from its first event.
 		h.send(watcher.Write|watcher.Writing, "/log")
-		start = time.Now()
+		start := time.Now()
 		h.next(time.Minute)
 		if d := time.Since(start); d != DefaultMaxWait {
 			t.Errorf("an unclosed file's batch after %v, want MaxWait %v", d, DefaultMaxWait)
@@ -906,14 +914,6 @@ func TestNothingLeftStartsAfresh(t *testing.T) {
 		h.send(watcher.Write|watcher.Writing, "/main.go") // truncated, not written yet
 		h.none(50 * time.Millisecond)
 		h.send(watcher.Write|watcher.Complete, "/main.go")
-		start := time.Now()
-		b := h.next(time.Minute)
-		if d := time.Since(start); d != CompleteSettle {
-			t.Errorf("batch %v after the close, want %v", d, CompleteSettle)
-		}
-		if got := paths(b); !slices.Equal(got, []string{"/main.go"}) {
-			t.Errorf("batch %v", got)
-		}
-		h.q.Done()
+		h.afterClose("/main.go")
 	})
 }
