@@ -243,6 +243,7 @@ type pollStatus struct {
 	ReadCPUUS   float64 `json:"read_cpu_us"`
 	SweepMS     float64 `json:"sweep_ms"`
 	ReadSweepMS float64 `json:"read_sweep_ms"`
+	SweepBoost  string  `json:"sweep_boost"`
 }
 
 // modeNote summarises how reloadd watches its mounts, e.g. "mode: native"

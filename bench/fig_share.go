@@ -31,26 +31,37 @@ const (
 	// answers: the first seconds are when a poller that indexes in the
 	// background is blind.
 	shareIdle = 10 * time.Second
+	// shareQuiet is how long nothing changes before the idle window and
+	// before each quiet save: longer than reloadd's hot window (1 min),
+	// while which its stat sweep runs at twice its idle budget.
+	shareQuiet = 62 * time.Second
+	// shareQuietSaves is how many first saves are made after shareQuiet
+	// of nothing: the first save after a pause.
+	shareQuietSaves = 3
 )
 
 var shareEarly = []time.Duration{500 * time.Millisecond, 2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second}
 
 // shareRow is one line of the shares table (figure 9).
 type shareRow struct {
-	fs      string // "bindfs", "sshfs"
-	files   int
-	tool    string
-	ready   time.Duration
-	early   []time.Duration // saves made in the first 10 s after ready
-	first   []time.Duration // saves of never-touched files later on
-	hot     []time.Duration // saves of a file just saved
-	missed  int
-	idle    time.Duration
-	idleCPU time.Duration // the tool's CPU in the idle window
-	fuseCPU time.Duration // the FUSE daemon's in the same window
-	mem     memory
-	na      string
-	note    string
+	fs     string // "bindfs", "sshfs"
+	files  int
+	tool   string
+	ready  time.Duration
+	early  []time.Duration // saves made in the first 10 s after ready
+	first  []time.Duration // saves of never-touched files later on
+	hot    []time.Duration // saves of a file just saved
+	quiet  []time.Duration // first saves after shareQuiet of nothing
+	missed int
+	// busy and busyCPU are the wall time of the later and hot saves and
+	// the tool's CPU in it.
+	busy, busyCPU time.Duration
+	idle          time.Duration
+	idleCPU       time.Duration // the tool's CPU in the idle window
+	fuseCPU       time.Duration // the FUSE daemon's in the same window
+	mem           memory
+	na            string
+	note          string
 }
 
 // shareClient waits for a tool's reload messages.
@@ -229,6 +240,11 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 	}
 
 	// Later saves of never-touched files, one at a time.
+	b0, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	busyStart := time.Now()
 	var last string
 	for i := range trials {
 		if err := sleepCtx(ctx, gap(500*time.Millisecond, time.Second)); err != nil {
@@ -260,13 +276,19 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 		}
 		row.hot = append(row.hot, lat)
 	}
-
-	// Idle: nothing changes; the tool's and the FUSE daemon's CPU.
-	idle := shareIdle
-	if s.cfg.quick {
-		idle = 2 * time.Second
+	b1, err := cpuTime(pid)
+	if err != nil {
+		return err
 	}
-	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+	row.busy, row.busyCPU = time.Since(busyStart), b1-b0
+
+	// Idle: nothing changed for shareQuiet; the tool's and the FUSE
+	// daemon's CPU.
+	idle, quiet, quietSaves := shareIdle, shareQuiet, shareQuietSaves
+	if s.cfg.quick {
+		idle, quiet, quietSaves = 2*time.Second, 2*time.Second, 1
+	}
+	if err := sleepCtx(ctx, quiet); err != nil {
 		return err
 	}
 	c0, err := cpuTime(pid)
@@ -286,6 +308,24 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 	row.idle, row.idleCPU, row.fuseCPU = time.Since(t0), c1-c0, f1-f0
 	if row.mem, err = memoryOf(pid); err != nil {
 		return err
+	}
+	// First saves after a pause: the first right after the idle window,
+	// the others each after another shareQuiet of nothing.
+	for i := range quietSaves {
+		if i > 0 {
+			if err := sleepCtx(ctx, quiet); err != nil {
+				return err
+			}
+		}
+		lat, err := saveAndAwait(ctx, c, pick(), limit)
+		if errors.Is(err, errMissed) {
+			row.missed++
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("quiet save %d: %w", i, err)
+		}
+		row.quiet = append(row.quiet, lat)
 	}
 	row.note = status()
 	return nil
@@ -422,6 +462,9 @@ func shareStatusNote(d *daemon) string {
 	if p := m.Poll; p != nil {
 		note += fmt.Sprintf("; stat %s (%d shown, %d missed); forced stat %.0f µs (CPU %.0f µs), read %.0f µs (CPU %.0f µs); last sweep by stat %.1f s, read sweep %.1f s",
 			p.Stat, p.StatShowed, p.StatMissed, p.StatUS, p.StatCPUUS, p.ReadUS, p.ReadCPUUS, p.SweepMS/1000, p.ReadSweepMS/1000)
+		if p.SweepBoost != "" {
+			note += "; sweep boosted: " + p.SweepBoost
+		}
 	}
 	return note
 }

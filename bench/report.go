@@ -228,25 +228,26 @@ func (r *report) markdown(w io.Writer) {
 func (r *report) shareTable(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("#### Shares without an agent: first save of a file nobody touched (figure %d)\n\n", figShare)
-	p("| share | files | tool | ready | saves in the first 10 s: n, max | later first saves: n, p50, max | hot save p50 | missed | idle CPU, %% of one core | FUSE daemon's idle CPU | RSS | notes |\n")
-	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	p("| share | files | tool | ready | saves in the first 10 s: n, max | later first saves: n, p50, max | hot save p50 | first saves after a quiet minute: n, p50, max | missed | CPU while saving, %% of one core | idle CPU | FUSE daemon's idle CPU | RSS | notes |\n")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, row := range r.shares {
 		if row.na != "" {
-			p("| %s | %s | %s | %s | | | | | | | | %s |\n", row.fs, thousands(row.files), row.tool, cell(row.na), cell(row.note))
+			p("| %s | %s | %s | %s | | | | | | | | | | %s |\n", row.fs, thousands(row.files), row.tool, cell(row.na), cell(row.note))
 			continue
 		}
-		e, f, h := summarize(row.early), summarize(row.first), summarize(row.hot)
-		pct := func(d time.Duration) string {
-			if row.idle <= 0 {
+		e, f, h, q := summarize(row.early), summarize(row.first), summarize(row.hot), summarize(row.quiet)
+		pct := func(d, of time.Duration) string {
+			if of <= 0 {
 				return "–"
 			}
-			return fmt.Sprintf("%.1f %%", 100*d.Seconds()/row.idle.Seconds())
+			return fmt.Sprintf("%.1f %%", 100*d.Seconds()/of.Seconds())
 		}
-		p("| %s | %s | %s | %s s | %d, %s | %d, %s, %s | %s | %d | %s | %s | %s MiB | %s |\n",
+		p("| %s | %s | %s | %s s | %d, %s | %d, %s, %s | %s | %d, %s, %s | %d | %s | %s | %s | %s MiB | %s |\n",
 			row.fs, thousands(row.files), row.tool, secs(row.ready), e.n, fmtMS(e.max), f.n, fmtMS(f.p50), fmtMS(f.max),
-			fmtMS(h.p50), row.missed, pct(row.idleCPU), pct(row.fuseCPU), mib(row.mem.rss), cell(row.note))
+			fmtMS(h.p50), q.n, fmtMS(q.p50), fmtMS(q.max), row.missed, pct(row.busyCPU, row.busy),
+			pct(row.idleCPU, row.idle), pct(row.fuseCPU, row.idle), mib(row.mem.rss), cell(row.note))
 	}
-	p("\nLatencies in ms, from just before the write (a line appended on the backing side) to the tool's reload message naming the file (reloadd: `build_complete`; live-server: its `reload` frame). %s\n\n", r.stamp())
+	p("\nLatencies in ms, from just before the write (a line appended on the backing side) to the tool's reload message naming the file (reloadd: `build_complete`; live-server: its `reload` frame). CPU while saving: over the later and hot saves. Idle CPU: over %s in which nothing changed, after %s more of nothing (reloadd's stat sweep runs at twice its idle budget in its first 30 s and while a file changed in the last minute). %s\n\n", shareIdle, shareQuiet, r.stamp())
 }
 
 func (r *report) trialsText() string {

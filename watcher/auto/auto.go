@@ -105,10 +105,13 @@ type PollStatus struct {
 	ReadCPUUS float64 `json:"read_cpu_us"`
 	// SweepMS is how long the last sweep of every file by stat took, and
 	// ReadSweepMS the last read of every file; SweepCPUPct the share of
-	// one core the sweeps may use.
+	// one core the sweeps may use, and SweepBoost why the stat sweep's
+	// part of it is doubled now (the first 30 s, or something changed in
+	// the last minute; empty: it is not).
 	SweepMS     float64 `json:"sweep_ms"`
 	ReadSweepMS float64 `json:"read_sweep_ms"`
 	SweepCPUPct float64 `json:"sweep_cpu_pct"`
+	SweepBoost  string  `json:"sweep_boost,omitempty"`
 	// SweepStat says how the sweep stats a file: forced, or plain where a
 	// plain stat asks the server at half the cost (see watcher/poll).
 	SweepStat string `json:"sweep_stat,omitempty"`
@@ -145,7 +148,7 @@ func pollStatus(rs poll.RootStats) *PollStatus {
 		StatShowed: rs.StatShowed, StatMissed: rs.StatMissed, StatLagMaxMS: ms(rs.StatLagMax),
 		StatUS: us(rs.StatCost), StatCPUUS: us(rs.StatCPU), ReadUS: us(rs.ReadCost), ReadCPUUS: us(rs.ReadCPU),
 		SweepMS: ms(rs.SweepTime), ReadSweepMS: ms(rs.ReadSweepTime), SweepCPUPct: 100 * rs.SweepCPU,
-		SweepStat: rs.SweepStat,
+		SweepBoost: rs.SweepBoost, SweepStat: rs.SweepStat,
 	}
 }
 

@@ -169,9 +169,14 @@
 //     bounds the delay to the cache's lifetime, so it is the sweep there
 //     too. A look through FUSE mostly waits for the server, so the sweep is
 //     paced by the process's CPU time (Options.ColdBudget,
-//     [DefaultShareBudget], 7.5 % of a core; doubled for the first
-//     [startWindow] (30 s), when the first saves come and hashes are still
-//     being filled in) as well as by wall time ([shareWall], 50 %, so that
+//     [DefaultShareBudget], 7.5 % of a core; doubled ([startBoost]) for
+//     the first [startWindow] (30 s), when the first saves come and hashes
+//     are still being filled in, and while anything is hot: someone is
+//     editing, and their next save, of any file, is likely within the hot
+//     window. A never-touched file's change is found half a sweep after it
+//     on average, and a sweep's CPU is files × CPU per look, so a sweep
+//     twice as fast costs twice the CPU: spent while it buys latency, not
+//     while nothing changes) as well as by wall time ([shareWall], 50 %, so that
 //     hot files keep their interval), and takes at least [sharePeriod]
 //     (1 s). Its period therefore follows the measured cost per look:
 //     files × CPU per forced stat ÷ budget. The status shows both. Where

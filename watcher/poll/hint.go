@@ -711,5 +711,6 @@ func (s *sched) setForwarded(on bool) {
 		clear(s.hot)
 		clear(s.hotDirs)
 	}
+	s.boost = s.boostFor(s.t.now)
 	s.setBudgets()
 }

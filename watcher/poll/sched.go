@@ -113,7 +113,7 @@ type sched struct {
 	// files first, recomputed every pass) and the read sweep runs.
 	hasShare   bool
 	shareOnly  bool      // every root is a share: no directory sweep
-	boosted    bool      // within startWindow of the start: a bigger stat sweep budget
+	boost      string    // why the stat sweep runs at startBoost times its budget ("": it does not)
 	started    time.Time // when the loop started
 	unfilled   bool      // a share file had no hash at the last read order
 	order      []int32
@@ -154,7 +154,8 @@ func newSched(t *tree, o Options) *sched {
 			s.shareOnly = false
 		}
 	}
-	s.boosted, s.started = s.hasShare, t.now
+	s.started = t.now
+	s.boost = s.boostFor(t.now)
 	s.unfilled = s.hasShare // until the first read order says otherwise
 	s.setBudgets()
 	return s
@@ -174,7 +175,7 @@ func (s *sched) setBudgets() {
 			s.cold.period = max(s.cold.period, o.StatCache+statCacheMargin)
 		}
 		s.cold.budget, s.cold.cpuBudget = shareWall, o.ColdBudget
-		if s.boosted {
+		if s.boost != "" {
 			s.cold.cpuBudget *= startBoost
 		}
 	}
@@ -217,11 +218,6 @@ func (s *sched) tickHot(now time.Time) {
 		el = s.tickEvery() // after a stall (suspend, debugger) do not catch up
 	}
 	s.last, s.el = now, el
-
-	if s.boosted && now.Sub(s.started) > startWindow {
-		s.boosted = false
-		s.setBudgets()
-	}
 
 	// Roots that went away: retry.
 	for ri := range t.roots {
@@ -281,6 +277,33 @@ func (s *sched) tickHot(now time.Time) {
 		}
 	}
 	t.rescanDirty()
+	s.setBoost(now)
+}
+
+// boostFor says why the stat sweep of shares should run at startBoost
+// times its budget at now, or "" when it should not: in the first
+// startWindow after the start (the first saves come then, and the read
+// sweep is still filling in hashes), and while anything is hot (someone
+// is editing: the next save, of any file, is likely within the hot
+// window). Not when forwarded: the agent reports changes.
+func (s *sched) boostFor(now time.Time) string {
+	switch {
+	case !s.hasShare || s.forwarded:
+		return ""
+	case now.Sub(s.started) <= startWindow:
+		return "the first " + startWindow.String() + " after the start"
+	case len(s.hot) > 0 || len(s.hotDirs) > 0:
+		return "something changed in the last " + s.hotFor.String()
+	}
+	return ""
+}
+
+// setBoost sets the stat sweep's budget for the boost due at now.
+func (s *sched) setBoost(now time.Time) {
+	if b := s.boostFor(now); b != s.boost {
+		s.boost = b
+		s.setBudgets()
+	}
 }
 
 // tickSweeps is the rest of a tick: the paced sweeps, and what changed

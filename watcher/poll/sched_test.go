@@ -317,3 +317,67 @@ func TestSchedHotFileReadsOnAShare(t *testing.T) {
 		})
 	}
 }
+
+// TestSchedShareBoost: the stat sweep of a share runs at startBoost times
+// its budget in the first startWindow, and again while anything is hot
+// (someone is editing), and says why in the status; not on a local root,
+// and not when forwarded.
+func TestSchedShareBoost(t *testing.T) {
+	const budget = 0.05
+	for _, tc := range []struct {
+		name      string
+		share     bool
+		forwarded bool
+		want      [4]bool // boosted at the start, after the start window, while a file is hot, after the hot window
+	}{
+		{"share", true, false, [4]bool{true, false, true, false}},
+		{"local", false, false, [4]bool{}},
+		{"forwarded", true, true, [4]bool{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMemFS()
+			for f := range 20 {
+				m.write(fmt.Sprintf("/r/f%02d", f), "v1")
+			}
+			tr := newTestTree(t, m, tc.share)
+			o := Options{Interval: 100 * time.Millisecond, HotWindow: 2 * time.Second, ColdBudget: budget}
+			s := newSched(tr, o.withDefaults())
+			if tc.forwarded {
+				s.setForwarded(true)
+			}
+			start := tr.now
+			s.last = start
+			check := func(when string, want bool) {
+				t.Helper()
+				boosted := s.boost != ""
+				if boosted != want {
+					t.Errorf("%s: boost %q, want boosted %v", when, s.boost, want)
+				}
+				if !tc.share || tc.forwarded {
+					return
+				}
+				wantCPU := budget
+				if want {
+					wantCPU *= startBoost
+				}
+				if s.cold.cpuBudget != wantCPU {
+					t.Errorf("%s: stat sweep budget %v, want %v", when, s.cold.cpuBudget, wantCPU)
+				}
+				if rs := s.rootStats()[0]; rs.SweepBoost != s.boost {
+					t.Errorf("%s: status says boost %q, the sweep %q", when, rs.SweepBoost, s.boost)
+				}
+			}
+			check("at the start", tc.want[0])
+			k := int((startWindow + time.Second) / o.Interval)
+			run(s, start, o.Interval, 1, k, "")
+			check("after the start window", tc.want[1])
+			m.now += 40 * sec
+			m.write("/r/f07", "v2")
+			s.markHot("/r/f07", start.Add(time.Duration(k)*o.Interval))
+			run(s, start, o.Interval, k+1, k+1, "")
+			check("while a file is hot", tc.want[2])
+			run(s, start, o.Interval, k+2, k+2+int(3*time.Second/o.Interval), "")
+			check("after the hot window", tc.want[3])
+		})
+	}
+}

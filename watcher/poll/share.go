@@ -19,8 +19,9 @@ const (
 	// any file within about a second.
 	sharePeriod = time.Second
 	// startBoost multiplies the stat sweep's budget for startWindow after
-	// the start: the first saves come then, and the read sweep is still
-	// filling in hashes (a one-time cost, like the fill pass's).
+	// the start (the first saves come then, and the read sweep is still
+	// filling in hashes: a one-time cost, like the fill pass's) and while
+	// anything is hot (someone is editing: see sched.boostFor).
 	startBoost  = 2.0
 	startWindow = 30 * time.Second
 	// statCacheMargin is added to Options.StatCache for the shortest stat
@@ -243,8 +244,11 @@ type RootStats struct {
 	// SweepTime is how long the last sweep of every file by stat took;
 	// ReadSweepTime the last pass of the read sweep over every file.
 	SweepTime, ReadSweepTime time.Duration
-	// SweepCPU is the share of one core the sweeps of this root may use.
-	SweepCPU float64
+	// SweepCPU is the share of one core the sweeps of this root may use;
+	// SweepBoost says why the stat sweep's part of it is doubled now ("":
+	// it is not).
+	SweepCPU   float64
+	SweepBoost string
 	// SweepStat says how the stat sweep stats a file: forced, or plain
 	// where that asks the server for half the cost (and how often a plain
 	// stat was answered from the kernel's cache instead).
@@ -272,7 +276,7 @@ func (s *sched) rootStats() []RootStats {
 			rs.StatCost, rs.StatCPU = sh.stat.wall, sh.stat.cpu
 			rs.ReadCost, rs.ReadCPU = sh.read.wall, sh.read.cpu
 			rs.SweepTime, rs.ReadSweepTime = sh.sweepTime, sh.readTime
-			rs.SweepCPU = s.cold.cpuBudget + s.readBudget(sh)
+			rs.SweepCPU, rs.SweepBoost = s.cold.cpuBudget+s.readBudget(sh), s.boost
 			rs.SweepStat = sh.lookupWhy(t.now)
 			rs.PlainStats, rs.PlainCached = sh.lookup.looks, sh.lookup.cached
 		}
