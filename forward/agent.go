@@ -504,6 +504,12 @@ func (a *agent) send(recs []Record) {
 	}
 	for len(recs) > 0 {
 		n := min(len(recs), MaxRecords)
+		now := time.Now()
+		for i := range recs[:n] {
+			if !recs[i].seen.IsZero() {
+				recs[i].A = max(now.Sub(recs[i].seen).Microseconds(), 1)
+			}
+		}
 		if err := a.write(a.conn, Changes{Type: TypeChanges, Records: recs[:n]}); err != nil {
 			a.conn.Close() // the reader sees it and the run loop reconnects
 			a.conn = nil
@@ -515,7 +521,8 @@ func (a *agent) send(recs []Record) {
 }
 
 // records turns verified events into records: each write with the host's
-// size, mtime and content hash.
+// size, mtime and content hash, and each with when the watcher saw it
+// (sent as its age, A).
 func (a *agent) records(evs []watcher.Event) []Record {
 	out := make([]Record, 0, len(evs))
 	for _, ev := range evs {
@@ -523,7 +530,7 @@ func (a *agent) records(evs []watcher.Event) []Record {
 		if !ok {
 			continue
 		}
-		r := Record{P: rel, Op: OpRemove}
+		r := Record{P: rel, Op: OpRemove, seen: ev.Time}
 		if !ev.Op.Has(watcher.Remove) {
 			if fi, err := os.Lstat(ev.Path); err == nil && !fi.IsDir() {
 				r.Op, r.S, r.M = OpWrite, fi.Size(), fi.ModTime().UnixNano()

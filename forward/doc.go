@@ -21,7 +21,7 @@
 //	agent → daemon  auth       {proof}
 //	daemon → agent  welcome    {mount, epoch, gitignore, visible}
 //	agent → daemon  manifest   {entries: [{p, d?, s?, m?, h?}], done?}   (parts, then done)
-//	agent → daemon  changes    {records: [{n, p, op: "write"|"remove", s?, m?, h?}]}
+//	agent → daemon  changes    {records: [{n, p, op: "write"|"remove", s?, m?, h?, a?}]}
 //	daemon → agent  error      {code, message}   (then the daemon closes)
 //
 // Proofs are HMAC-SHA256(key, "reloadd forward v1" | role | agent nonce |

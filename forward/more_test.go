@@ -103,3 +103,25 @@ func TestAgentUnderInotifyLimitChild(t *testing.T) {
 	rec.Wait(t, []watchertest.Change{{Path: "d59/e/f.txt", Op: watcher.Write}})
 	testenv.Eventually(t, "a record for it", func() bool { return s.status(t).Agent.Records > before })
 }
+
+// TestWrittenBefore: a record's age takes its change back from the
+// record's arrival; a missing, negative or implausibly old age says
+// nothing.
+func TestWrittenBefore(t *testing.T) {
+	arrived := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		ageUS int64
+		want  time.Time
+	}{
+		{0, time.Time{}},
+		{-5, time.Time{}},
+		{1, arrived.Add(-time.Microsecond)},
+		{2500, arrived.Add(-2500 * time.Microsecond)},
+		{maxRecordAge.Microseconds(), arrived.Add(-maxRecordAge)},
+		{maxRecordAge.Microseconds() + 1, time.Time{}},
+	} {
+		if got := writtenBefore(arrived, tc.ageUS); !got.Equal(tc.want) {
+			t.Errorf("writtenBefore(age %d µs) = %v, want %v", tc.ageUS, got, tc.want)
+		}
+	}
+}

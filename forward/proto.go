@@ -166,8 +166,14 @@ const (
 
 // Record is one change: a path relative to DIR (slash-separated, NFC), a
 // sequence number (one counter per agent process, strictly increasing),
-// and for a write the host's size, mtime (Unix ns) and content hash
-// (xxhash64, hex; empty for files above the hash limit).
+// for a write the host's size, mtime (Unix ns) and content hash
+// (xxhash64, hex; empty for files above the hash limit), and A, how long
+// (µs, on the agent's own clock) before the message was sent the agent's
+// watcher saw the change: the daemon, which cannot compare clocks with
+// the host, takes the change as written that long before the message
+// arrived (the network's one-way time not counted), for the save's seen
+// phase. Agents before A was added send none: then there is no seen
+// phase.
 type Record struct {
 	N  int64  `json:"n"`
 	P  string `json:"p"`
@@ -175,6 +181,9 @@ type Record struct {
 	S  int64  `json:"s,omitempty"`
 	M  int64  `json:"m,omitempty"`
 	H  string `json:"h,omitempty"`
+	A  int64  `json:"a,omitempty"`
+
+	seen time.Time // when the agent's watcher saw the change (A is taken from it at sending)
 }
 
 // Changes carries records, at most MaxRecords.

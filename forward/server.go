@@ -643,6 +643,7 @@ func (ss *session) loop() string {
 				return ss.fail(CodeProtocol, "more than %d records in one message", MaxRecords).Error()
 			}
 			hints := make([]auto.Hint, 0, len(ch.Records))
+			arrived := time.Now()
 			for _, r := range ch.Records {
 				if r.N <= ss.last {
 					return ss.fail(CodeProtocol, "record %d after %d: sequence numbers must increase", r.N, ss.last).Error()
@@ -661,7 +662,8 @@ func (ss *session) loop() string {
 				default:
 					return ss.fail(CodeProtocol, "record %d: unknown op %q", r.N, r.Op).Error()
 				}
-				hints = append(hints, auto.Hint{Path: p, Remove: r.Op == OpRemove, Size: r.S, MTime: r.M, Hash: h, HasHash: ok})
+				hints = append(hints, auto.Hint{Path: p, Remove: r.Op == OpRemove, Size: r.S, MTime: r.M, Hash: h, HasHash: ok,
+					Written: writtenBefore(arrived, r.A)})
 			}
 			if !ss.throttle(len(hints)) {
 				return "connection lost"
@@ -752,4 +754,20 @@ func (ss *session) actualName(p string) string {
 		dir = cand
 	}
 	return dir
+}
+
+// maxRecordAge bounds a record's age (Record.A) that is believed: an older
+// sighting, or a negative one, says more about the agent than about the
+// write, and the save then shows no seen phase.
+const maxRecordAge = time.Minute
+
+// writtenBefore is when a change was written by a record that arrived at
+// arrived and was ageUS µs old when the agent sent it; zero when the age is
+// missing or implausible.
+func writtenBefore(arrived time.Time, ageUS int64) time.Time {
+	age := time.Duration(ageUS) * time.Microsecond
+	if ageUS <= 0 || age > maxRecordAge {
+		return time.Time{}
+	}
+	return arrived.Add(-age)
 }

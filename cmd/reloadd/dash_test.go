@@ -24,7 +24,13 @@ import (
 // saves returns the "saves" of the daemon's status.
 func (d *daemonProc) saves(t *testing.T) []saveRecord {
 	t.Helper()
-	resp, err := http.Get("http://" + d.addr + "/_reloadd/status")
+	return savesAt(t, d.addr)
+}
+
+// savesAt returns the "saves" of the status of the daemon at addr.
+func savesAt(t *testing.T, addr string) []saveRecord {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/_reloadd/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +47,13 @@ func (d *daemonProc) saves(t *testing.T) []saveRecord {
 // saveOf returns build id's save from the status, failing without one.
 func saveOf(t *testing.T, d *daemonProc, id int64) saveRecord {
 	t.Helper()
-	for _, s := range d.saves(t) {
+	return saveAt(t, d.addr, id)
+}
+
+// saveAt is saveOf for the daemon at addr.
+func saveAt(t *testing.T, addr string, id int64) saveRecord {
+	t.Helper()
+	for _, s := range savesAt(t, addr) {
 		if s.Build == id {
 			return s
 		}

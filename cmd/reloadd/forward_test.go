@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reloadd/reloadd/internal/breakdown"
 	"github.com/reloadd/reloadd/internal/testenv"
 )
 
@@ -141,15 +142,28 @@ func TestForwardEndToEnd(t *testing.T) {
 	}
 	ws := dialLog(t, addr)
 	ws.expect("hello", isType("hello"))
-	save := func(name, title string) {
+	save := func(name, title string) (written time.Time, build int64) {
 		t.Helper()
+		written = time.Now()
 		must(t, os.WriteFile(filepath.Join(src, name), page(title), 0o644))
 		done, _ := ws.expect("build_complete for "+name, isType("build_complete"))
 		if paths := done["paths"].([]any); !slices.Contains(paths, any(filepath.Join(mnt, name))) {
 			t.Errorf("build paths %v, want %s", paths, name)
 		}
+		return written, int64(done["build"].(float64))
 	}
-	save("index.html", "two")
+	written, id := save("index.html", "two")
+	// The agent's record says how long before sending it its watcher saw
+	// the write, so the save has a seen phase that starts at the write.
+	var rec saveRecord
+	testenv.Eventually(t, "the save's record", func() bool { rec = saveAt(t, addr, id); return rec.State == stateOK })
+	if rec.WrittenBy != "agent" || len(rec.Phases) == 0 || rec.Phases[0].Name != breakdown.Seen {
+		t.Errorf("forwarded save %+v, want a seen phase from the agent", rec)
+	}
+	if d := rec.At.Sub(written); d < -2*time.Millisecond || d > 250*time.Millisecond {
+		t.Errorf("written at %v by the agent's record, %v after the write began", rec.At, d)
+	}
+	addsUp(t, "forwarded save", rec.Phases, rec.TotalMS)
 
 	// The agent dies without a word: the daemon notices at once (the
 	// connection closes), says so, and polls again.

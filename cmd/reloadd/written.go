@@ -20,8 +20,13 @@ import (
 //     sighting by more than futureSlack (clocks of a file server and this
 //     machine disagree a little; later than that, they disagree too much
 //     to tell), and not before it by more than maxNoticeLag.
-//   - "agent": reserved for the forwarding agent (reloadd forward), whose
-//     records carry the host's write time.
+//   - "agent": a file on a mount the forwarding agent (reloadd forward)
+//     serves. Its record says how long before sending it the agent's
+//     watcher saw the change (on the host a native watcher sees a write as
+//     it happens); the change was written that long before the record
+//     arrived, on this machine's clock (auto.Watcher.AgentWritten). The
+//     network's one-way time is not counted. Believed within the same
+//     bounds as a ctime.
 //
 // On a native mount the event's arrival is the write, to within
 // microseconds: there is no seen phase to show.
@@ -39,7 +44,16 @@ const (
 // writtenAt returns when the change ev was written and what told, or zero
 // and "" when no source can tell.
 func (d *daemon) writtenAt(ev watcher.Event) (time.Time, string) {
-	if ev.Path == "" || ev.Time.IsZero() || !polled(d.watch.Mounts(), ev.Path) {
+	if ev.Path == "" || ev.Time.IsZero() {
+		return time.Time{}, ""
+	}
+	if at, ok := d.watch.AgentWritten(ev.Path); ok {
+		if at, ok := plausibleWrite(at, ev.Time); ok {
+			return at, "agent"
+		}
+		return time.Time{}, ""
+	}
+	if !polled(d.watch.Mounts(), ev.Path) {
 		return time.Time{}, ""
 	}
 	ct, ok := fileCtime(ev.Path)

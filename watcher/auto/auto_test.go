@@ -2,6 +2,7 @@ package auto
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -273,5 +274,28 @@ func TestVerifyTimesAChangeByItsLatestNativeSighting(t *testing.T) {
 	got := w.Verify([]watcher.Event{{Path: f, Op: watcher.Write, Time: sweepTime}})
 	if len(got) != 1 || got[0].Time.Before(nativeTime) {
 		t.Errorf("Verify = %v timed %v, want one change timed at or after the native sighting %v", got, got[0].Time, nativeTime)
+	}
+}
+
+// TestAgentWrittenIsBounded: the write times an agent's records carry are
+// kept until asked for, but never more than maxWritten, the old ones
+// going first.
+func TestAgentWrittenIsBounded(t *testing.T) {
+	var a agentState
+	old := time.Now().Add(-2 * writtenKeep)
+	var hs []Hint
+	for i := range maxWritten {
+		hs = append(hs, Hint{Path: fmt.Sprintf("/m/old%d", i), Written: old})
+	}
+	a.noteWritten(hs)
+	a.noteWritten([]Hint{{Path: "/m/new", Written: time.Now()}, {Path: "/m/none"}})
+	if n := len(a.written); n != 1 {
+		t.Errorf("%d write times kept after the old ones were pruned, want 1", n)
+	}
+	if _, ok := a.written["/m/new"]; !ok {
+		t.Error("the newest write time was dropped")
+	}
+	if _, ok := a.written["/m/none"]; ok {
+		t.Error("a record without a write time was kept")
 	}
 }

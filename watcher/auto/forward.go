@@ -3,6 +3,7 @@ package auto
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -68,6 +69,9 @@ type Hint struct {
 	MTime   int64
 	Hash    uint64
 	HasHash bool
+	// Written is when the agent's watcher saw the change, on this
+	// machine's clock (zero: unknown). See [Watcher.AgentWritten].
+	Written time.Time
 }
 
 // ManifestEntry is one file or directory of an agent's manifest.
@@ -94,6 +98,36 @@ type agentState struct {
 
 	mu      sync.Mutex
 	records int64
+	written map[string]time.Time // Hint.Written by path, until AgentWritten takes it
+}
+
+// maxWritten bounds agentState.written; writtenKeep is how long an entry
+// is kept when it must be pruned (a change the poller never reported).
+const (
+	maxWritten  = 4096
+	writtenKeep = time.Minute
+)
+
+// noteWritten records the write times of hs.
+func (a *agentState) noteWritten(hs []Hint) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, h := range hs {
+		if h.Written.IsZero() {
+			continue
+		}
+		if a.written == nil {
+			a.written = make(map[string]time.Time)
+		}
+		if len(a.written) >= maxWritten {
+			cut := time.Now().Add(-writtenKeep)
+			maps.DeleteFunc(a.written, func(_ string, t time.Time) bool { return t.Before(cut) })
+			if len(a.written) >= maxWritten {
+				clear(a.written)
+			}
+		}
+		a.written[h.Path] = h.Written
+	}
 }
 
 func (a *agentState) status(p *poll.Watcher) *AgentStatus {
@@ -200,8 +234,33 @@ func (l *Link) Hint(hs []Hint) {
 		}
 	}
 	if len(keep) > 0 {
+		l.st.noteWritten(keep)
 		hint(p, keep)
 	}
+}
+
+// AgentWritten returns when the change of path was written, by the record
+// of the agent serving path's mount — when its watcher saw the change (on
+// the host, where a native watcher sees a write as it happens), taken back
+// to this machine's clock by the record's age — and forgets it. False
+// when no agent serves the mount or its record said nothing.
+func (w *Watcher) AgentWritten(path string) (time.Time, bool) {
+	w.mu.RLock()
+	var st *agentState
+	for _, m := range w.mounts { // sorted by path, longest last: the owner is the last that holds path
+		if watcher.Within(m.choice.Path, path) {
+			st = m.fwd
+		}
+	}
+	w.mu.RUnlock()
+	if st == nil {
+		return time.Time{}, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	t, ok := st.written[path]
+	delete(st.written, path)
+	return t, ok
 }
 
 // Reconcile hands the agent's manifest to the mount's poller after a
