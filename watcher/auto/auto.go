@@ -116,9 +116,11 @@ type PollStatus struct {
 	// plain stat asks the server at half the cost (see watcher/poll).
 	SweepStat string `json:"sweep_stat,omitempty"`
 	// Files and FilesComplete are ProbeMount's: the files it counted, and
-	// whether that is all of them; SweepMS is then its estimate.
-	Files         int  `json:"files,omitempty"`
-	FilesComplete bool `json:"files_complete,omitempty"`
+	// whether that is all of them; SweepMS is then its estimate, and
+	// SweepEditingMS the estimate while files change (the sweep boosted).
+	Files          int     `json:"files,omitempty"`
+	FilesComplete  bool    `json:"files_complete,omitempty"`
+	SweepEditingMS float64 `json:"sweep_editing_ms,omitempty"`
 }
 
 // ProbeMount looks at a polled mount the way its poller would, for a
@@ -136,6 +138,7 @@ func ProbeMount(c Choice) (*PollStatus, error) {
 	}
 	ps := pollStatus(rs)
 	ps.Files, ps.FilesComplete = rs.ProbedFiles, rs.ProbeComplete
+	ps.SweepEditingMS = float64(rs.SweepTimeEditing.Microseconds()) / 1000
 	return ps, nil
 }
 

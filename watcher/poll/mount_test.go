@@ -487,12 +487,13 @@ func TestProbe(t *testing.T) {
 	}
 	rs, err := Probe(m.Dir, Options{}, 0)
 	must(t, err)
-	if rs.Stat != StatUnproven || rs.ProbedFiles != 50 || !rs.ProbeComplete || rs.StatCost <= 0 || rs.ReadCost <= 0 || rs.SweepTime < sharePeriod {
+	if rs.Stat != StatUnproven || rs.ProbedFiles != 50 || !rs.ProbeComplete || rs.StatCost <= 0 || rs.ReadCost <= 0 || rs.SweepTime < sharePeriod ||
+		rs.SweepTimeEditing < sharePeriod || rs.SweepTimeEditing > rs.SweepTime {
 		t.Errorf("bindfs probe = %+v", rs)
 	}
 	rs, err = Probe(m.Src, Options{}, 0)
 	must(t, err)
-	if rs.Stat != StatLocal || rs.ProbedFiles != 50 {
+	if rs.Stat != StatLocal || rs.ProbedFiles != 50 || rs.SweepTimeEditing != 0 {
 		t.Errorf("local probe = %+v", rs)
 	}
 	if _, err := Probe(filepath.Join(m.Src, "missing"), Options{}, 0); err == nil {

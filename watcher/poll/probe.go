@@ -117,14 +117,19 @@ func Probe(root string, opts Options, limit time.Duration) (RootStats, error) {
 		budget = opts.ColdBudget
 	}
 	rs.SweepCPU = budget
-	est := max(floor,
-		time.Duration(float64(files)*float64(stat.cpu)/budget),
-		time.Duration(float64(files)*float64(stat.wall)/wall))
-	if trusted {
-		// Local sweeps are paced by wall time alone.
-		est = max(floor, time.Duration(float64(files)*float64(stat.wall)/budget))
+	est := func(budget float64) time.Duration {
+		if trusted {
+			// Local sweeps are paced by wall time alone.
+			return max(floor, time.Duration(float64(files)*float64(stat.wall)/budget))
+		}
+		return max(floor,
+			time.Duration(float64(files)*float64(stat.cpu)/budget),
+			time.Duration(float64(files)*float64(stat.wall)/wall))
 	}
-	rs.SweepTime = est
+	rs.SweepTime = est(budget)
+	if !trusted {
+		rs.SweepTimeEditing = est(startBoost * budget)
+	}
 	rs.ProbedFiles, rs.ProbeComplete = files, complete
 	return rs, nil
 }

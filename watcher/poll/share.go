@@ -258,9 +258,12 @@ type RootStats struct {
 	PlainStats, PlainCached int64
 	// ProbedFiles is, from Probe, how many files it counted, and
 	// ProbeComplete whether that is all of them (it looks for a limited
-	// time); SweepTime is then its estimate. Zero from Stats.
-	ProbedFiles   int
-	ProbeComplete bool
+	// time); SweepTime is then its estimate, and SweepTimeEditing the
+	// estimate while the sweep is boosted (something changed in the last
+	// minute; zero for a local tree). Zero from Stats.
+	ProbedFiles      int
+	ProbeComplete    bool
+	SweepTimeEditing time.Duration
 }
 
 // rootStats describes the roots, for Stats.
