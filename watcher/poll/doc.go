@@ -160,7 +160,8 @@
 //     through sshfs refreshes sshfs's cache of it, so a hot file's stat
 //     there is fresh: the lies show for files not read lately;
 //   - the cold sweep goes directory by directory, those holding the most
-//     recently modified files first (recomputed every pass): it lists the
+//     recently modified files first (recomputed every pass; kept where the
+//     cache has a known lifetime, below): it lists the
 //     directory (new and vanished names) and stats every entry relative to
 //     it, reading only what the stat says moved. The stat is forced, or
 //     plain where that asks the server in one round trip instead of two
@@ -184,7 +185,17 @@
 //     sshfs, 20 s unless its options say otherwise), the sweep takes at
 //     least that long plus [statCacheMargin]: a visit before the entry
 //     expires reads the cache, so a faster sweep costs more CPU for the
-//     same latency (about the cache's lifetime at most). There the verdict
+//     same latency (about the cache's lifetime at most). There the sweep
+//     visits each directory once its cache entries have expired, in an
+//     order kept from pass to pass: first StatCache + 1 s after the
+//     baseline ended (whose listing filled the cache; all directories
+//     then, as fast as the budget allows), then StatCache +
+//     [cacheDueMargin] after its own last visit. A racy file with no hash
+//     is not read by the stat sweep there (the fill pass reads it): on a
+//     tree written just before the start, reading every file stretched the
+//     first pass to ~40 s, and a save made in the first seconds, in a
+//     directory visited before the cache expired, waited for the second
+//     (up to 39 s measured; ≤ 21 s with timed visits). The verdict
 //     stays "lies": a change that a later stat showed proves nothing;
 //   - a read sweep reads files within a CPU budget, the most recently
 //     modified first: the [readHead] (256) newest again after every

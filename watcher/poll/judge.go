@@ -24,6 +24,12 @@ type check struct {
 	// lies: the root's stat is known to lie (a share's verdict), so that a
 	// read may show what the stat does not yet.
 	lies bool
+	// cacheBound: the filesystem keeps attributes for a known time
+	// (sshfs). A racy file with no hash is not read there either: the
+	// stat sweep's visits are timed to the cache's expiry, the fill pass
+	// reads it, and reading every file of a tree written just before the
+	// start would stretch the first visits far past the expiry.
+	cacheBound bool
 }
 
 // judge is the heart of the poller: given a file's entry and a fresh stat,
@@ -52,7 +58,7 @@ func judge(e *entry, st fstat, c check, hash func() (uint64, bool, error)) (chan
 	// recorded there is nothing to compare with: the read would only
 	// record one (the fill pass's work), unless the stat lies and the file
 	// as read can show more than it.
-	racy := e.flags&fRacy != 0 && (e.flags&(fHashed|fBig) != 0 || c.lies)
+	racy := e.flags&fRacy != 0 && (e.flags&(fHashed|fBig) != 0 || c.lies && !c.cacheBound)
 	look := !same || racy || c.verify || (c.fill && e.flags&(fHashed|fBig) == 0)
 	if look {
 		if hashable(st.mode) {
@@ -109,7 +115,8 @@ func hashable(m fs.FileMode) bool { return m.IsRegular() || m&fs.ModeSymlink != 
 
 func (t *tree) check(di int32, verify, fill bool) check {
 	c := check{now: t.now.UnixNano(), racy: t.roots[t.dirs[di].root].racy, verify: verify, fill: fill, lies: t.lies(di)}
-	if t.share(di) != nil {
+	if sh := t.share(di); sh != nil {
+		c.cacheBound = sh.sticky
 		t.obs = obsNone
 		c.obs = &t.obs
 		if f, ok := t.fsOf(di).(freshStater); ok {

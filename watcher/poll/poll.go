@@ -231,6 +231,7 @@ func New(roots []string, opts Options) (*Watcher, error) {
 	s.req = &w.req
 	s.yield = func() bool { return w.verifyWaiting.Load() > 0 || len(w.wake) > 0 }
 	s.last = time.Now()
+	s.baselined = s.last
 	w.stats, w.unwatched = s.rootStats(), t.unwatchedList()
 	go w.loop(s)
 	return w, nil

@@ -111,11 +111,18 @@ type sched struct {
 	// Shares (share.go). With any share root, the cold sweep goes through
 	// the directories in order (those with the most recently modified
 	// files first, recomputed every pass) and the read sweep runs.
-	hasShare   bool
-	shareOnly  bool      // every root is a share: no directory sweep
-	boost      string    // why the stat sweep runs at startBoost times its budget ("": it does not)
-	started    time.Time // when the loop started
-	unfilled   bool      // a share file had no hash at the last read order
+	hasShare  bool
+	shareOnly bool // every root is a share: no directory sweep
+	// cacheBound: every share keeps attributes for a known time
+	// (Options.StatCache: sshfs). The stat sweep then visits each
+	// directory when its cache entries have expired (due), in a kept
+	// order: see sweepColdShares.
+	cacheBound bool
+	due        []time.Time // by directory: its next visit (cacheBound)
+	baselined  time.Time   // when the baseline's listing ended (zero: started)
+	boost      string      // why the stat sweep runs at startBoost times its budget ("": it does not)
+	started    time.Time   // when the loop started
+	unfilled   bool        // a share file had no hash at the last read order
 	order      []int32
 	passStart  time.Time
 	reads      pacer
@@ -154,6 +161,7 @@ func newSched(t *tree, o Options) *sched {
 			s.shareOnly = false
 		}
 	}
+	s.cacheBound = s.hasShare && o.StatCache > 0
 	s.started = t.now
 	s.boost = s.boostFor(t.now)
 	s.unfilled = s.hasShare // until the first read order says otherwise

@@ -2,6 +2,7 @@ package poll
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -379,5 +380,56 @@ func TestSchedShareBoost(t *testing.T) {
 			run(s, start, o.Interval, k+2, k+2+int(3*time.Second/o.Interval), "")
 			check("after the hot window", tc.want[3])
 		})
+	}
+}
+
+// TestSchedCacheBoundVisits: where the filesystem keeps attributes for a
+// known time (StatCache, sshfs), the stat sweep visits each directory once
+// the cache's entries have expired — the baseline's first, then its own
+// visits' — and not before: a visit before then reads the cache, and a
+// change made meanwhile would wait a whole sweep more.
+func TestSchedCacheBoundVisits(t *testing.T) {
+	const cache = 20 * time.Second
+	m := newMemFS()
+	m.limit = 1 // no file is hashed or read: only the stat sweep can see a change
+	for d := range 4 {
+		m.mkdir(fmt.Sprintf("/r/d%d", d))
+		for f := range 10 {
+			m.write(fmt.Sprintf("/r/d%d/f%02d", d, f), "v1")
+		}
+	}
+	tr := newTestTree(t, m, true)
+	o := Options{Interval: 100 * time.Millisecond, StatCache: cache, HotWindow: time.Second}
+	*tr.roots[0].share = *shareStateFor(o)
+	s := newSched(tr, o.withDefaults())
+	start := tr.now
+	s.last = start
+	tick := func(k int) time.Time { return start.Add(time.Duration(k) * o.Interval) }
+	inPlace := func(path string) {
+		m.now += sec
+		m.write(path, "v2")
+		dir := filepath.Dir(path)
+		m.nodes[dir].st.mtime -= 30 * sec // the directory did not change
+		m.nodes[dir].st.ctime -= 30 * sec
+	}
+
+	// Changed 1 s after the start: the first visits come when the
+	// baseline's entries have expired (cache + 1 s), all of them then.
+	inPlace("/r/d2/f03")
+	due := int((cache + time.Second) / o.Interval)
+	at, evs := run(s, start, o.Interval, 10, due+20, "/r/d2/f03")
+	if at < due || at > due+5 {
+		t.Fatalf("change seen at tick %d, want at the first visits, ticks %d–%d: %v", at, due, due+5, evs)
+	}
+	// Changed right after those visits: seen at the next ones, once their
+	// entries expired (cache + cacheDueMargin later), not before.
+	inPlace("/r/d0/f07")
+	next := at + int((cache+cacheDueMargin)/o.Interval)
+	at2, evs := run(s, start, o.Interval, due+21, next+20, "/r/d0/f07")
+	if at2 < next-5 || at2 > next+5 {
+		t.Errorf("second change seen at tick %d, want about %d (the visits %v apart): %v", at2, next, cache+cacheDueMargin, evs)
+	}
+	if s.dueAt(tr.dirs[tr.roots[0].dir].ents[0].child).Before(tick(at2)) {
+		t.Errorf("a directory is due again before %v after its visit", cache)
 	}
 }

@@ -24,6 +24,10 @@ const (
 	// anything is hot (someone is editing: see sched.boostFor).
 	startBoost  = 2.0
 	startWindow = 30 * time.Second
+	// cacheDueMargin is added to Options.StatCache for a directory's next
+	// visit on a cache-bound share: sshfs stamps its entries in whole
+	// seconds (up to 1 s more), and a visit is timed at its tick's start.
+	cacheDueMargin = 1500 * time.Millisecond
 	// statCacheMargin is added to Options.StatCache for the shortest stat
 	// sweep: sshfs stamps its cache entries in whole seconds, and the
 	// sweep's order changes a little from pass to pass.
@@ -405,6 +409,26 @@ func (t *tree) recencyOrder(dst []int32) []int32 {
 	return dst
 }
 
+// keptOrder returns order without its dead directories, and with the live
+// ones it lacks (made since) at its end: the stat sweep's order on
+// cache-bound shares, whose visits are timed to the cache's expiry.
+func (t *tree) keptOrder(order []int32) []int32 {
+	in := make([]bool, len(t.dirs))
+	out := order[:0]
+	for _, di := range order {
+		if int(di) < len(in) && !in[di] && t.live(di) {
+			in[di] = true
+			out = append(out, di)
+		}
+	}
+	for di := range t.dirs {
+		if !in[di] && t.live(int32(di)) {
+			out = append(out, int32(di))
+		}
+	}
+	return out
+}
+
 // readOrder returns the hashable files of shares, the most recently
 // modified first, and whether any of them has no hash yet.
 func (t *tree) readOrder(dst []fileRef) ([]fileRef, bool) {
@@ -535,6 +559,9 @@ func (s *sched) sweepRead(el time.Duration) {
 func (s *sched) sweepColdShares(el time.Duration) {
 	t := s.t
 	s.cold.refill(t.nfiles+t.ndirs, el)
+	if s.cacheBound {
+		s.cold.quota = float64(t.nfiles + t.ndirs) // paced by due times and the credits
+	}
 	rebuilt := false
 	for s.cold.ok() {
 		if s.yield != nil && s.yield() {
@@ -546,16 +573,26 @@ func (s *sched) sweepColdShares(el time.Duration) {
 			}
 			rebuilt = true
 			s.passDone()
-			s.order = t.recencyOrder(s.order)
+			if s.cacheBound && s.order != nil {
+				s.order = t.keptOrder(s.order)
+			} else {
+				s.order = t.recencyOrder(s.order)
+			}
 			s.cdi, s.passStart = 0, t.now
 			if len(s.order) == 0 {
 				return
 			}
 		}
 		di := s.order[s.cdi]
+		if s.cacheBound && t.now.Before(s.dueAt(di)) {
+			return // its cache entries have not expired: a visit would read them
+		}
 		s.cdi++
 		if !t.live(di) {
 			continue
+		}
+		if s.cacheBound {
+			s.due[di] = t.now.Add(s.opts.StatCache + cacheDueMargin)
 		}
 		w0, c0 := time.Now(), processCPU()
 		var n int
@@ -570,6 +607,26 @@ func (s *sched) sweepColdShares(el time.Duration) {
 		}
 		s.cold.quota -= float64(n)
 	}
+}
+
+// dueAt is when directory di of a cache-bound share may next be visited:
+// its cache entries expire StatCache (whole seconds, so up to a second
+// more) after it was last listed. Before its first visit that listing was
+// the baseline's.
+func (s *sched) dueAt(di int32) time.Time {
+	if int(di) >= len(s.due) {
+		s.due = append(s.due, make([]time.Time, int(di)+1-len(s.due))...)
+	}
+	if s.due[di].IsZero() {
+		// The baseline listed it before it ended: expired by StatCache
+		// plus the second of sshfs's stamps after that.
+		base := s.baselined
+		if base.IsZero() {
+			base = s.started
+		}
+		s.due[di] = base.Add(s.opts.StatCache + time.Second)
+	}
+	return s.due[di]
 }
 
 // passDone counts a finished pass of the cold sweep (with no directory

@@ -224,6 +224,7 @@ func TestJudge(t *testing.T) {
 		{"no hash yet, fill", func(e *entry) { e.flags = 0 }, nil, check{now: now, fill: true}, 1, true, true, false, false},
 		{"no hash yet, racy: nothing to compare with", func(e *entry) { e.flags = fRacy }, nil, check{now: now}, 2, true, false, false, false},
 		{"no hash yet, racy, the stat lies: read", func(e *entry) { e.flags = fRacy }, nil, check{now: now, lies: true}, 2, true, true, false, false},
+		{"no hash yet, racy, the stat lies for a known time: left to the fill pass", func(e *entry) { e.flags = fRacy }, nil, check{now: now, lies: true, cacheBound: true}, 2, true, false, false, false},
 		{"too big, touched", nil, func(s *fstat) { s.ctime++ }, check{now: now}, 0, false, true, false, false},
 		{"too big, grew", nil, func(s *fstat) { s.size++ }, check{now: now}, 0, false, true, true, false},
 		{"fifo, mtime moved", func(e *entry) { e.mode = fs.ModeNamedPipe }, func(s *fstat) { s.mode = fs.ModeNamedPipe; s.mtime++ }, check{now: now}, 0, false, false, true, false},
