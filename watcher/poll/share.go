@@ -584,14 +584,15 @@ func (s *sched) sweepColdShares(el time.Duration) {
 			}
 		}
 		di := s.order[s.cdi]
-		if s.cacheBound && t.now.Before(s.dueAt(di)) {
+		timed := s.cacheBound && t.live(di) && t.share(di) != nil
+		if timed && t.now.Before(s.dueAt(di)) {
 			return // its cache entries have not expired: a visit would read them
 		}
 		s.cdi++
 		if !t.live(di) {
 			continue
 		}
-		if s.cacheBound {
+		if timed {
 			s.due[di] = t.now.Add(s.opts.StatCache + cacheDueMargin)
 		}
 		w0, c0 := time.Now(), processCPU()
