@@ -208,6 +208,19 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 	next := 0
 	pick := func() string { f := tr.files[perm[next%len(perm)]]; next++; return f }
 	start := time.Now()
+	// trial saves path and adds the latency to into, or counts it missed.
+	trial := func(path string, into *[]time.Duration) error {
+		lat, err := saveAndAwait(ctx, c, path, limit)
+		if errors.Is(err, errMissed) {
+			row.missed++
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		*into = append(*into, lat)
+		return nil
+	}
 
 	// Early saves: made at fixed times after the tool answers. A tool that
 	// names the changed paths is measured for all of them at once; for one
@@ -227,15 +240,9 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 			if err := sleepCtx(ctx, time.Until(start.Add(at))); err != nil {
 				return err
 			}
-			lat, err := saveAndAwait(ctx, c, pick(), limit)
-			if errors.Is(err, errMissed) {
-				row.missed++
-				continue
-			}
-			if err != nil {
+			if err := trial(pick(), &row.early); err != nil {
 				return err
 			}
-			row.early = append(row.early, lat)
 		}
 	}
 
@@ -251,30 +258,18 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 			return err
 		}
 		last = pick()
-		lat, err := saveAndAwait(ctx, c, last, limit)
-		if errors.Is(err, errMissed) {
-			row.missed++
-			continue
-		}
-		if err != nil {
+		if err := trial(last, &row.first); err != nil {
 			return fmt.Errorf("save %d: %w", i, err)
 		}
-		row.first = append(row.first, lat)
 	}
 	// Hot saves: the file just saved, again.
 	for range min(trials, 10) {
 		if err := sleepCtx(ctx, gap(200*time.Millisecond, 300*time.Millisecond)); err != nil {
 			return err
 		}
-		lat, err := saveAndAwait(ctx, c, last, limit)
-		if errors.Is(err, errMissed) {
-			row.missed++
-			continue
-		}
-		if err != nil {
+		if err := trial(last, &row.hot); err != nil {
 			return err
 		}
-		row.hot = append(row.hot, lat)
 	}
 	b1, err := cpuTime(pid)
 	if err != nil {
@@ -317,15 +312,9 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 				return err
 			}
 		}
-		lat, err := saveAndAwait(ctx, c, pick(), limit)
-		if errors.Is(err, errMissed) {
-			row.missed++
-			continue
-		}
-		if err != nil {
+		if err := trial(pick(), &row.quiet); err != nil {
 			return fmt.Errorf("quiet save %d: %w", i, err)
 		}
-		row.quiet = append(row.quiet, lat)
 	}
 	row.note = status()
 	return nil
