@@ -304,6 +304,7 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 	if row.mem, err = memoryOf(pid); err != nil {
 		return err
 	}
+	row.note = status() // what the status says while idle
 	// First saves after a pause: the first right after the idle window,
 	// the others each after another shareQuiet of nothing.
 	for i := range quietSaves {
@@ -316,7 +317,6 @@ func (s *suite) share(ctx context.Context, fs string, nfiles int, tool, ls strin
 			return fmt.Errorf("quiet save %d: %w", i, err)
 		}
 	}
-	row.note = status()
 	return nil
 }
 
