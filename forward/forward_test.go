@@ -99,6 +99,25 @@ func TestForwardModeFollowsTheAgent(t *testing.T) {
 	rec.Wait(t, []watchertest.Change{{Path: "index.html", Op: watcher.Write}})
 }
 
+// TestStoppedAgentIsNeverAResync: an agent that stops says so, every
+// time. Detaching the mount closes the link's Lost channel; the pinger
+// once took that for an overflow and, in a race that lost about one
+// disconnect in ten on a loaded machine, reported "could not keep up"
+// instead of the agent's own reason.
+func TestStoppedAgentIsNeverAResync(t *testing.T) {
+	s := newShare(t, shareOpts{files: map[string]string{"index.html": "one"}})
+	const cycles = 100
+	for i := 1; i <= cycles; i++ {
+		a := startAgent(t, s.url(), s.src, AgentOptions{})
+		a.connected(t, 1)
+		a.stop(t)
+		testenv.Eventually(t, fmt.Sprintf("disconnect line %d", i), func() bool { return s.lines.count("agent_disconnected") >= i })
+	}
+	if n := strings.Count(s.lines.String(), "the agent stopped"); n != cycles {
+		t.Errorf("%d of %d disconnect lines say the agent stopped:\n%s", n, cycles, s.lines)
+	}
+}
+
 // TestCookieIsNeverAChange: the cookie directory shows neither in git
 // status nor as a change to either watcher, and is gone after Close.
 func TestCookieIsNeverAChange(t *testing.T) {

@@ -264,7 +264,7 @@ type session struct {
 	s      *Server
 	conn   *websocket.Conn
 	remote string
-	done   chan struct{} // closed when run returns: stops the pinger
+	done   chan struct{} // closed when run returns
 
 	wmu sync.Mutex // one writer at a time (gorilla's rule)
 
@@ -386,12 +386,19 @@ func (ss *session) run(release func()) {
 	s.print("agent_connected", fmt.Sprintf("reloadd: agent %s connected: %s follows %s (no more polling)", ss.remote, ss.mount, from),
 		map[string]any{"remote": ss.remote, "mount": ss.mount, "host": info.Host, "dir": info.Dir})
 
-	go ss.ping()
+	// The pinger stops, and is waited for, before the link is detached:
+	// Detach closes Lost, which the pinger would otherwise take for a
+	// resync and report as the reason.
+	loopEnded, pingerDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(pingerDone); ss.ping(loopEnded) }()
 	reason := ss.loop()
-	link.Detach()
+	close(loopEnded)
+	ss.conn.Close()
+	<-pingerDone
 	if k := ss.killedBy(); k != nil {
 		reason = k.Message
 	}
+	link.Detach()
 	s.print("agent_disconnected", fmt.Sprintf("reloadd: agent %s disconnected (%s): polling %s again", ss.remote, reason, ss.mount),
 		map[string]any{"remote": ss.remote, "mount": ss.mount, "reason": reason})
 }
@@ -561,14 +568,15 @@ func TopNames(dir string) ([]string, error) {
 	return out, nil
 }
 
-// ping keeps the connection checked: a peer that stops answering is given
-// up after pongWait.
-func (ss *session) ping() {
+// ping keeps the connection checked until stop is closed: a peer that
+// stops answering is given up after pongWait, and a link the mount has
+// dropped ends the connection.
+func (ss *session) ping(stop <-chan struct{}) {
 	t := time.NewTicker(pingPeriod)
 	defer t.Stop()
 	for {
 		select {
-		case <-ss.done:
+		case <-stop:
 			return
 		case <-ss.link.Lost():
 			ss.kill(Error{Type: TypeError, Code: CodeResync, Message: "reloadd could not keep up with the changes and polls in full again; reconnect to resynchronise"})

@@ -153,7 +153,8 @@ type Link struct {
 // Lost is closed when the mount drops the agent by itself: its poller
 // could not keep up with the hints (some were dropped, and it polls in
 // full again) or the Watcher was closed. The agent should reconnect: its
-// manifest then resynchronises the mount.
+// manifest then resynchronises the mount. Detach closes it too, so a
+// holder that watches Lost stops watching before it detaches.
 func (l *Link) Lost() <-chan struct{} { return l.st.lost }
 
 // Forwardable returns the paths of the mounts an agent can serve now: the
