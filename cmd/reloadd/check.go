@@ -63,8 +63,12 @@ func probeShares(stdout io.Writer, plan []auto.Choice) {
 		if ps.SweepEditingMS > 0 {
 			editing = fmt.Sprintf("; ≈ %.1f s while files change, at twice the CPU", ps.SweepEditingMS/1000)
 		}
-		fmt.Fprintf(stdout, "\n%s: stat %s: %s\n  forced stat %.0f µs, read %.0f µs; %s files; a sweep by stat ≈ %.1f s (≤ %g%% of a core%s)\n",
-			c.Path, ps.Stat, ps.StatWhy, ps.StatUS, ps.ReadUS, files, ps.SweepMS/1000, ps.SweepCPUPct, editing)
+		look := ps.SweepStat
+		if look == "" {
+			look = "stat"
+		}
+		fmt.Fprintf(stdout, "\n%s: stat %s: %s\n  %s %.0f µs, read %.0f µs; %s files; a sweep by stat ≈ %.1f s (≤ %g%% of a core%s)\n",
+			c.Path, ps.Stat, ps.StatWhy, look, ps.StatUS, ps.ReadUS, files, ps.SweepMS/1000, ps.SweepCPUPct, editing)
 	}
 }
 

@@ -101,7 +101,8 @@ func checkRows(t *testing.T, out string) []string {
 
 // TestCheckProbesAShare: for a polled mount (a real bindfs mount), -check
 // says what its poller would start from: the stat verdict and why, what a
-// forced stat and a read cost there, and the sweep estimate.
+// stat (forced: a one-file tree gives plain stats no directory to be
+// tried on) and a read cost there, and the sweep estimate.
 func TestCheckProbesAShare(t *testing.T) {
 	_, mnt := deafSite(t)
 	var out bytes.Buffer

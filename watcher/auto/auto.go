@@ -125,9 +125,9 @@ type PollStatus struct {
 
 // ProbeMount looks at a polled mount the way its poller would, for a
 // short while, without watching it: the verdict the poller would start
-// from, what a forced stat and a read cost there, and how long a sweep of
-// every file would take (reloadd -check). It returns nil for a mount that
-// is not polled.
+// from, what a stat (as its sweep would stat) and a read cost there, and
+// how long a sweep of every file would take (reloadd -check). It returns
+// nil for a mount that is not polled.
 func ProbeMount(c Choice) (*PollStatus, error) {
 	if c.Mode != Poll {
 		return nil, nil

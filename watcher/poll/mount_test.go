@@ -479,7 +479,9 @@ func TestShareVerdict(t *testing.T) {
 
 // TestProbe: -check's look at a tree, without watching it: a bindfs mount
 // is a share whose forced stat is unproven, with measured costs and a
-// sweep estimate; a local directory is local.
+// sweep estimate, priced by plain stat as its sweep will stat (forced
+// where a cache of known lifetime rules plain stats out); a local
+// directory is local.
 func TestProbe(t *testing.T) {
 	m := deafMount(t)
 	for i := range 50 {
@@ -488,12 +490,17 @@ func TestProbe(t *testing.T) {
 	rs, err := Probe(m.Dir, Options{}, 0)
 	must(t, err)
 	if rs.Stat != StatUnproven || rs.ProbedFiles != 50 || !rs.ProbeComplete || rs.StatCost <= 0 || rs.ReadCost <= 0 || rs.SweepTime < sharePeriod ||
-		rs.SweepTimeEditing < sharePeriod || rs.SweepTimeEditing > rs.SweepTime {
+		rs.SweepTimeEditing < sharePeriod || rs.SweepTimeEditing > rs.SweepTime || rs.SweepStat != "plain stat" {
 		t.Errorf("bindfs probe = %+v", rs)
+	}
+	rs, err = Probe(m.Dir, Options{StatCache: 20 * time.Second}, 0)
+	must(t, err)
+	if rs.Stat != StatLies || rs.SweepStat != "forced stat" || rs.ProbedFiles != 50 {
+		t.Errorf("probe with a 20 s attribute cache = %+v", rs)
 	}
 	rs, err = Probe(m.Src, Options{}, 0)
 	must(t, err)
-	if rs.Stat != StatLocal || rs.ProbedFiles != 50 || rs.SweepTimeEditing != 0 {
+	if rs.Stat != StatLocal || rs.ProbedFiles != 50 || rs.SweepTimeEditing != 0 || rs.SweepStat != "" {
 		t.Errorf("local probe = %+v", rs)
 	}
 	if _, err := Probe(filepath.Join(m.Src, "missing"), Options{}, 0); err == nil {

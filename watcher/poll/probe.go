@@ -17,9 +17,11 @@ const (
 
 // Probe looks at the tree at root the way the poller would, for a short
 // while (limit; 0 means DefaultProbeTime), without watching it: it counts
-// the files (as far as it gets), measures what one forced stat and one
-// read cost there, and estimates how long a sweep of every file by stat
-// would take within the share budget. The verdict is where the poller
+// the files (as far as it gets), measures what one stat and one read cost
+// there, and estimates how long a sweep of every file by stat would take
+// within the share budget. The stat is the one the share's sweep will
+// use (RootStats.SweepStat): a plain stat where plain stats may be
+// tried, a forced one elsewhere. The verdict is where the poller
 // would start: from the filesystem type (opts.Stat, opts.MountType), as no
 // change has been read yet. It is for reloadd -check.
 func Probe(root string, opts Options, limit time.Duration) (RootStats, error) {
@@ -41,8 +43,14 @@ func Probe(root string, opts Options, limit time.Duration) (RootStats, error) {
 	fsys := &osFS{force: !trusted, limit: opts.MaxHashSizeOrDefault()}
 	filter := opts.FilterOrDefault()
 	rs := RootStats{Path: abs, Stat: StatLocal, StatWhy: "local disk filesystem (" + fstype + "): the kernel keeps the stat"}
+	// sh: on a share the probe stats as the sweep will once its first
+	// pass has run (lookup.go): plainly where it may, one lookup where a
+	// forced stat takes two, forced again where the answer was timed like
+	// the kernel's cache's.
+	var sh *shareState
 	if !trusted {
-		sh := shareStateFor(opts)
+		sh = shareStateFor(opts)
+		sh.lookup.primed = true
 		rs.Stat, rs.StatWhy = sh.initial, sh.why+" (not watching: no changes read)"
 	}
 	deadline := time.Now().Add(limit)
@@ -69,6 +77,9 @@ func Probe(root string, opts Options, limit time.Duration) (RootStats, error) {
 			h.close()
 			continue
 		}
+		if sh != nil {
+			h = sh.lookupHandle(h, time.Now())
+		}
 		w0, c0 := time.Now(), processCPU()
 		n := 0
 		for _, name := range names {
@@ -94,7 +105,16 @@ func Probe(root string, opts Options, limit time.Duration) (RootStats, error) {
 			}
 		}
 		stat.add(time.Since(w0), processCPU()-c0, n)
+		if sh != nil {
+			sh.lookupDone(h, time.Now())
+		}
 		h.close()
+	}
+	if sh != nil {
+		rs.SweepStat = "forced stat"
+		if l := &sh.lookup; 2*l.cached < l.looks {
+			rs.SweepStat = "plain stat"
+		}
 	}
 	for _, p := range toRead {
 		if time.Now().After(deadline.Add(limit / 4)) {
