@@ -2,6 +2,7 @@ package forward
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,10 @@ func TestWrittenBefore(t *testing.T) {
 		{2500, arrived.Add(-2500 * time.Microsecond)},
 		{maxRecordAge.Microseconds(), arrived.Add(-maxRecordAge)},
 		{maxRecordAge.Microseconds() + 1, time.Time{}},
+		// Ages whose nanoseconds overflow int64 (and would wrap to a
+		// small positive duration) are too old too.
+		{math.MaxInt64/1000 + 60_001, time.Time{}},
+		{math.MaxInt64, time.Time{}},
 	} {
 		if got := writtenBefore(arrived, tc.ageUS); !got.Equal(tc.want) {
 			t.Errorf("writtenBefore(age %d µs) = %v, want %v", tc.ageUS, got, tc.want)

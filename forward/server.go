@@ -773,9 +773,9 @@ const maxRecordAge = time.Minute
 // arrived and was ageUS µs old when the agent sent it; zero when the age is
 // missing or implausible.
 func writtenBefore(arrived time.Time, ageUS int64) time.Time {
-	age := time.Duration(ageUS) * time.Microsecond
-	if ageUS <= 0 || age > maxRecordAge {
+	// Compared in µs: an agent's number times 1000 could overflow.
+	if ageUS <= 0 || ageUS > maxRecordAge.Microseconds() {
 		return time.Time{}
 	}
-	return arrived.Add(-age)
+	return arrived.Add(-time.Duration(ageUS) * time.Microsecond)
 }
