@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -607,6 +608,29 @@ func TestCheckPath(t *testing.T) {
 			t.Errorf("CheckPath(%q) = %v, want ok=%v", tc.p, err, tc.ok)
 		}
 	}
+}
+
+// FuzzCheckPath: whatever a peer sends, a path CheckPath accepts names
+// something strictly inside the folder it is joined to, and is already
+// clean (the daemon indexes it as it comes).
+func FuzzCheckPath(f *testing.F) {
+	for _, p := range []string{"a", "a/b.html", "..", "a/../..", "./a", "a//b", "/etc/passwd", "a/\x00", `..\..\x`, "é/ü", ".../a"} {
+		f.Add(p)
+	}
+	const root = "/srv/site"
+	f.Fuzz(func(t *testing.T, p string) {
+		if CheckPath(p) != nil {
+			return
+		}
+		joined := filepath.Join(root, filepath.FromSlash(p))
+		rel, err := filepath.Rel(root, joined)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			t.Fatalf("CheckPath accepted %q, which leaves %s: %s", p, root, joined)
+		}
+		if path.Clean(p) != p {
+			t.Fatalf("CheckPath accepted %q, which is not clean (%q)", p, path.Clean(p))
+		}
+	})
 }
 
 // TestNamesInAnotherNormalisation: a record's NFC path finds the name the
