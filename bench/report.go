@@ -247,7 +247,7 @@ func (r *report) shareTable(w io.Writer) {
 			fmtMS(h.p50), q.n, fmtMS(q.p50), fmtMS(q.max), row.missed, pct(row.busyCPU, row.busy),
 			pct(row.idleCPU, row.idle), pct(row.fuseCPU, row.idle), mib(row.mem.rss), cell(row.note))
 	}
-	p("\nLatencies in ms, from just before the write (a line appended on the backing side) to the tool's reload message naming the file (reloadd: `build_complete`; live-server: its `reload` frame). CPU while saving: over the later and hot saves. Idle CPU: over %s in which nothing changed, after %s more of nothing (reloadd's stat sweep runs at twice its idle budget in its first 30 s and while a file changed in the last minute). %s\n\n", shareIdle, shareQuiet, r.stamp())
+	p("\nLatencies in ms, from just before the write (a line appended on the backing side) to the tool's reload message naming the file (reloadd: `build_complete`; live-server: its `reload` frame). CPU while saving: over the later and hot saves. Idle CPU: over %s in which nothing changed, after %s more of nothing (reloadd's stat sweep runs at twice its idle budget in its first 30 s or until its first sweep ended, and while a file changed in the last minute). %s\n\n", shareIdle, shareQuiet, r.stamp())
 }
 
 func (r *report) trialsText() string {

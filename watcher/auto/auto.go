@@ -106,8 +106,8 @@ type PollStatus struct {
 	// SweepMS is how long the last sweep of every file by stat took, and
 	// ReadSweepMS the last read of every file; SweepCPUPct the share of
 	// one core the sweeps may use, and SweepBoost why the stat sweep's
-	// part of it is doubled now (the first 30 s, or something changed in
-	// the last minute; empty: it is not).
+	// part of it is doubled now (the first 30 s, the first sweep, or
+	// something changed in the last minute; empty: it is not).
 	SweepMS     float64 `json:"sweep_ms"`
 	ReadSweepMS float64 `json:"read_sweep_ms"`
 	SweepCPUPct float64 `json:"sweep_cpu_pct"`

@@ -172,7 +172,9 @@
 //     paced by the process's CPU time (Options.ColdBudget,
 //     [DefaultShareBudget], 7.5 % of a core; doubled ([startBoost]) for
 //     the first [startWindow] (30 s), when the first saves come and hashes
-//     are still being filled in, and while anything is hot: someone is
+//     are still being filled in, and on until the first sweep has ended
+//     (sshfs: its first visits wait for its cache; at most
+//     [firstSweepWindow]), and while anything is hot: someone is
 //     editing, and their next save, of any file, is likely within the hot
 //     window. A never-touched file's change is found half a sweep after it
 //     on average, and a sweep's CPU is files × CPU per look, so a sweep

@@ -291,15 +291,18 @@ func (s *sched) tickHot(now time.Time) {
 // boostFor says why the stat sweep of shares should run at startBoost
 // times its budget at now, or "" when it should not: in the first
 // startWindow after the start (the first saves come then, and the read
-// sweep is still filling in hashes), and while anything is hot (someone
-// is editing: the next save, of any file, is likely within the hot
-// window). Not when forwarded: the agent reports changes.
+// sweep is still filling in hashes) and until the first sweep has ended
+// (within firstSweepWindow), and while anything is hot (someone is
+// editing: the next save, of any file, is likely within the hot window).
+// Not when forwarded: the agent reports changes.
 func (s *sched) boostFor(now time.Time) string {
 	switch {
 	case !s.hasShare || s.forwarded:
 		return ""
 	case now.Sub(s.started) <= startWindow:
 		return "the first " + startWindow.String() + " after the start"
+	case s.sweeps == 0 && now.Sub(s.started) <= firstSweepWindow:
+		return "the first sweep after the start"
 	case len(s.hot) > 0 || len(s.hotDirs) > 0:
 		return "something changed in the last " + s.hotFor.String()
 	}

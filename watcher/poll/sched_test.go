@@ -383,6 +383,52 @@ func TestSchedShareBoost(t *testing.T) {
 	}
 }
 
+// TestSchedBoostLastsTheFirstSweep: on a share whose first sweep has not
+// ended by the end of the start window (sshfs: its first visits wait for
+// the baseline's cache entries to expire), the start boost lasts until it
+// has, and no longer than firstSweepWindow where it never ends.
+func TestSchedBoostLastsTheFirstSweep(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cache time.Duration // the first visits are due cache + 1 s after the start
+		// boosted at the start window's end, and whether the first sweep
+		// has ended and the boost with it by the check after it
+		wantEnded bool
+		endBy     time.Duration
+	}{
+		{"ends at 41 s", 40 * time.Second, true, 43 * time.Second},
+		{"never within the bound", 10 * time.Minute, false, firstSweepWindow + time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMemFS()
+			for d := range 4 {
+				for f := range 5 {
+					m.write(fmt.Sprintf("/r/d%d/f%d", d, f), "v1")
+				}
+			}
+			tr := newTestTree(t, m, true)
+			const budget = 0.05
+			o := Options{Interval: 100 * time.Millisecond, StatCache: tc.cache, HotWindow: time.Second, ColdBudget: budget}
+			*tr.roots[0].share = *shareStateFor(o)
+			s := newSched(tr, o.withDefaults())
+			start := tr.now
+			s.last = start
+			ticks := func(d time.Duration) int { return int(d / o.Interval) }
+			run(s, start, o.Interval, 1, ticks(startWindow+time.Second), "")
+			if s.sweeps != 0 || s.boost != "the first sweep after the start" || s.cold.cpuBudget != startBoost*budget {
+				t.Fatalf("after the start window, before the first sweep ended: %d sweeps, boost %q, budget %v", s.sweeps, s.boost, s.cold.cpuBudget)
+			}
+			run(s, start, o.Interval, ticks(startWindow+time.Second)+1, ticks(tc.endBy), "")
+			if ended := s.sweeps > 0; ended != tc.wantEnded {
+				t.Errorf("first sweep ended by %v: %v, want %v", tc.endBy, ended, tc.wantEnded)
+			}
+			if s.boost != "" || s.cold.cpuBudget != budget {
+				t.Errorf("at %v: boost %q, budget %v; want none", tc.endBy, s.boost, s.cold.cpuBudget)
+			}
+		})
+	}
+}
+
 // TestSchedCacheBoundVisits: where the filesystem keeps attributes for a
 // known time (StatCache, sshfs), the stat sweep visits each directory once
 // the cache's entries have expired — the baseline's first, then its own

@@ -20,10 +20,14 @@ const (
 	sharePeriod = time.Second
 	// startBoost multiplies the stat sweep's budget for startWindow after
 	// the start (the first saves come then, and the read sweep is still
-	// filling in hashes: a one-time cost, like the fill pass's) and while
-	// anything is hot (someone is editing: see sched.boostFor).
-	startBoost  = 2.0
-	startWindow = 30 * time.Second
+	// filling in hashes: a one-time cost, like the fill pass's), for
+	// longer if the first sweep has not ended by then (sshfs: its first
+	// visits wait for the cache's entries to expire; at most
+	// firstSweepWindow after the start, in case a root stays down), and
+	// while anything is hot (someone is editing: see sched.boostFor).
+	startBoost       = 2.0
+	startWindow      = 30 * time.Second
+	firstSweepWindow = 3 * time.Minute
 	// cacheDueMargin is added to Options.StatCache for a directory's next
 	// visit on a cache-bound share: sshfs stamps its entries in whole
 	// seconds (up to 1 s more), and a visit is timed at its tick's start.
