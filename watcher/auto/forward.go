@@ -248,10 +248,8 @@ func (l *Link) Hint(hs []Hint) {
 func (w *Watcher) AgentWritten(path string) (time.Time, bool) {
 	w.mu.RLock()
 	var st *agentState
-	for _, m := range w.mounts { // sorted by path, longest last: the owner is the last that holds path
-		if watcher.Within(m.choice.Path, path) {
-			st = m.fwd
-		}
+	if m := w.ownerLocked(path); m != nil {
+		st = m.fwd
 	}
 	w.mu.RUnlock()
 	if st == nil {
