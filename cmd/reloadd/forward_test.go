@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -62,13 +63,9 @@ func (p *proc) stop(t *testing.T, sig os.Signal) int {
 // lines waits until the output has n lines containing sub.
 func (p *proc) lines(t *testing.T, sub string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(testenv.WaitLimit)
-	for strings.Count(p.out.String(), sub) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %d lines with %q; the output:\n%s", testenv.WaitLimit, n, sub, p.out)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testenv.EventuallyShow(t, fmt.Sprintf("%d lines with %q", n, sub),
+		func() bool { return strings.Count(p.out.String(), sub) >= n },
+		func() string { return "the output:\n" + p.out.String() })
 }
 
 func startDaemonAt(t *testing.T, addr string, args ...string) *proc {

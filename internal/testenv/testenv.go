@@ -51,9 +51,19 @@ func Missing(t testing.TB, reason string) {
 // condition for the failure message.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
+	EventuallyShow(t, what, cond, nil)
+}
+
+// EventuallyShow is Eventually with, on failure, what show returns: the
+// state the condition last looked at (a process's output, a status).
+func EventuallyShow(t testing.TB, what string, cond func() bool, show func() string) {
+	t.Helper()
 	deadline := time.Now().Add(WaitLimit)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if show != nil {
+				t.Fatalf("timed out after %v waiting for %s; %s", WaitLimit, what, show())
+			}
 			t.Fatalf("timed out after %v waiting for %s", WaitLimit, what)
 		}
 		time.Sleep(2 * time.Millisecond)
