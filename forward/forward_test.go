@@ -101,10 +101,9 @@ func TestForwardModeFollowsTheAgent(t *testing.T) {
 }
 
 // TestStoppedAgentIsNeverAResync: an agent that stops says so, every
-// time. Detaching the mount closes the link's Lost channel; the pinger
-// once took that for an overflow and, in a race that lost about one
-// disconnect in ten on a loaded machine, reported "could not keep up"
-// instead of the agent's own reason.
+// time. Detaching the mount once closed the link's Lost channel, which the
+// pinger took for an overflow: in a race it reported "could not keep up"
+// instead of the agent's own reason (1–3 disconnects in 100 here).
 func TestStoppedAgentIsNeverAResync(t *testing.T) {
 	s := newShare(t, shareOpts{files: map[string]string{"index.html": "one"}})
 	const cycles = 100
@@ -116,6 +115,30 @@ func TestStoppedAgentIsNeverAResync(t *testing.T) {
 	}
 	if n := strings.Count(s.lines.String(), "the agent stopped"); n != cycles {
 		t.Errorf("%d of %d disconnect lines say the agent stopped:\n%s", n, cycles, s.lines)
+	}
+}
+
+// TestReplacedAgentIsToldSo: an agent that another agent replaces is
+// told so, every time, never that the daemon could not keep up: only an
+// overflow of the mount's poller is a resync.
+func TestReplacedAgentIsToldSo(t *testing.T) {
+	s := newShare(t, shareOpts{files: map[string]string{"index.html": "one"}})
+	const cycles = 30
+	for i := 1; i <= cycles; i++ {
+		before := s.lines.count("agent_disconnected")
+		a := startAgent(t, s.url(), s.src, AgentOptions{})
+		a.connected(t, 1)
+		b := startAgent(t, s.url(), s.src, AgentOptions{})
+		b.connected(t, 1)
+		testenv.Eventually(t, fmt.Sprintf("the replaced agent's disconnect line, cycle %d", i), func() bool { return s.lines.count("agent_disconnected") > before })
+		a.stop(t)
+		b.stop(t)
+	}
+	if n := strings.Count(s.lines.String(), "another agent now serves"); n < cycles {
+		t.Errorf("%d of %d replaced agents were told so:\n%s", n, cycles, s.lines)
+	}
+	if strings.Contains(s.lines.String(), "could not keep up") {
+		t.Errorf("a replaced or stopped agent was told the daemon could not keep up:\n%s", s.lines)
 	}
 }
 

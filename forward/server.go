@@ -386,9 +386,7 @@ func (ss *session) run(release func()) {
 	s.print("agent_connected", fmt.Sprintf("reloadd: agent %s connected: %s follows %s (no more polling)", ss.remote, ss.mount, from),
 		map[string]any{"remote": ss.remote, "mount": ss.mount, "host": info.Host, "dir": info.Dir})
 
-	// The pinger stops, and is waited for, before the link is detached:
-	// Detach closes Lost, which the pinger would otherwise take for a
-	// resync and report as the reason.
+	// The pinger stops, and is waited for, before the reason is read.
 	loopEnded, pingerDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(pingerDone); ss.ping(loopEnded) }()
 	reason := ss.loop()

@@ -93,7 +93,7 @@ var ErrNotForwardable = errors.New("auto: not a polled mount")
 type agentState struct {
 	info  AgentInfo
 	since time.Time
-	lost  chan struct{} // closed by drop
+	lost  chan struct{} // closed by drop: the poller overflowed
 	once  sync.Once
 
 	mu      sync.Mutex
@@ -152,9 +152,10 @@ type Link struct {
 
 // Lost is closed when the mount drops the agent by itself: its poller
 // could not keep up with the hints (some were dropped, and it polls in
-// full again) or the Watcher was closed. The agent should reconnect: its
-// manifest then resynchronises the mount. Detach closes it too, so a
-// holder that watches Lost stops watching before it detaches.
+// full again). The agent should reconnect: its manifest then
+// resynchronises the mount. It means that and nothing else: it is not
+// closed by Detach, nor when another agent replaces this one (Attached
+// then reports false).
 func (l *Link) Lost() <-chan struct{} { return l.st.lost }
 
 // Forwardable returns the paths of the mounts an agent can serve now: the
@@ -195,9 +196,6 @@ func (w *Watcher) Attach(path string, info AgentInfo) (*Link, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotForwardable, path)
 	}
 	st := &agentState{info: info, since: time.Now(), lost: make(chan struct{})}
-	if old := m.fwd; old != nil {
-		defer old.drop()
-	}
 	m.fwd = st
 	p := m.poller
 	w.mu.Unlock()
@@ -296,7 +294,6 @@ func (l *Link) Detach() {
 	if p != nil {
 		setForwarded(p, false)
 	}
-	l.st.drop()
 }
 
 func (a *agentState) drop() { a.once.Do(func() { close(a.lost) }) }
